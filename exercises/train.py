@@ -1,0 +1,87 @@
+# Exercise stubs, generated from solutions/train.py by `python -m fundiff.exercises`.
+# Replace every `raise NotImplementedError(...)` with your code; keep names and signatures.
+"""Part B §1.2, §2.2–§2.5 — losses, the DDPM schedule and the DDPM samplers.
+
+The timestep convention (one for training and sampling alike): integer t ∈ {0, …, T−1}, ᾱ indexed
+0-based as in Part A (``forward.abar_at``), and the UNets see the normalized time t / (T − 1) ∈ [0, 1].
+Sampling runs t = T−1, …, 0; the step from t = 0 lands "past the end", where ᾱ = 1, so it returns x̂₀.
+"""
+import torch
+import torch.nn.functional as F
+
+from .denoise import estimate_x0, posterior_mean
+from .forward import forward_process
+
+
+def add_noise(x: torch.Tensor, sigma: float, noise: torch.Tensor) -> torch.Tensor:
+    """§1.2: z = x + σ·ε.  x, noise: (B, C, H, W).  Returns z: (B, C, H, W)."""
+    raise NotImplementedError("B1.2: z = x + sigma * noise")
+
+
+def denoiser_loss(model, x: torch.Tensor, sigma: float, noise: torch.Tensor) -> torch.Tensor:
+    """§1.2: L = mean ‖D(x + σε) − x‖² (mean squared error over all elements), a 0-dim tensor."""
+    raise NotImplementedError("B1.2: noise x with add_noise, denoise it with model, MSE against the clean x")
+
+
+def ddpm_schedule(beta1: float = 1e-4, beta2: float = 0.02, num_ts: int = 300) -> dict:
+    """§2.2: β = linspace(β₁, β₂, T), α = 1 − β, ᾱ = cumprod(α).
+
+    Returns {'betas': (T,), 'alphas': (T,), 'alphas_cumprod': (T,)} float32 tensors.
+    """
+    raise NotImplementedError("B2.2: linspace, 1 − β, cumprod")
+
+
+def normalize_t(t: torch.Tensor, num_ts: int) -> torch.Tensor:
+    """The UNet's time input: t / (T − 1) ∈ [0, 1], float32 (B,), for integer t: (B,)."""
+    raise NotImplementedError("B2.1: divide by T − 1 as a float")
+
+
+def class_vector(labels: torch.Tensor, drop: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """§2.4: c = one_hot(labels) with the rows where ``drop`` is True zeroed (the unconditional
+    examples).  labels: (B,) int64; drop: (B,) bool.  Returns c: (B, num_classes) float32.
+    """
+    raise NotImplementedError("B2.4: one-hot, then multiply by ~drop")
+
+
+def ddpm_loss(model, x0, t, eps, alphas_cumprod, c=None) -> torch.Tensor:
+    """§2.2 / §2.4: L = mean ‖ε − ε_θ(√ᾱ_t·x₀ + √(1−ᾱ_t)·ε, t/(T−1) [, c])‖².
+
+    x0, eps: (B, C, H, W); t: (B,) int64 in [0, T); alphas_cumprod: (T,); c: (B, K) or None
+    (then the model is called without it).  Returns a 0-dim tensor.
+    """
+    raise NotImplementedError("B2.2: noise x0 to t with Part A's forward_process, predict ε with normalized t")
+
+
+def ddpm_step(x_t, eps_hat, t: int, schedule: dict, z: torch.Tensor) -> torch.Tensor:
+    """§2.3: one step from t to t − 1 with Part A's posterior mean and the fixed variance β_t:
+
+        x̂₀ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t,
+        x_{t−1} = (√ᾱ_{t−1}·β_t/(1−ᾱ_t))·x̂₀ + (√α_t·(1−ᾱ_{t−1})/(1−ᾱ_t))·x_t + √β_t·z,
+
+    z = 0 at the last step (t = 0, where ᾱ_{−1} = 1).  Part A's fixed variance is the posterior
+    variance β̃_t = (1−ᾱ_{t−1})/(1−ᾱ_t)·β_t; Part B, as in the course, uses the larger β_t.
+    x_t, eps_hat, z: (B, C, H, W).  Returns x_{t−1}: (B, C, H, W).
+    """
+    raise NotImplementedError("B2.3: estimate_x0, posterior_mean to t − 1, plus √β_t·z unless t = 0")
+
+
+def cfg_noise(model, x_t, t_norm, c, guidance_scale: float) -> torch.Tensor:
+    """§2.5: ε = ε_u + γ(ε_c − ε_u), ε_c = ε_θ(x_t, t, c), ε_u = ε_θ(x_t, t, 0) (c zeroed).
+
+    x_t: (B, C, H, W); t_norm: (B,); c: (B, K).  Returns (B, C, H, W).
+    """
+    raise NotImplementedError("B2.5: two passes (or one batched pass), then the guidance combination")
+
+
+@torch.no_grad()
+def ddpm_sample(model, shape, schedule: dict, generator: torch.Generator, c=None,
+                guidance_scale: float = 5.0, callback=None) -> torch.Tensor:
+    """§2.3 / §2.5: sample from x_{T−1} ~ N(0, I) down to t = 0 with :func:`ddpm_step`.
+
+    shape: (B, C, H, W); c: (B, K) class vectors or None (a time-only model); with c, the noise is
+    guided by :func:`cfg_noise` at ``guidance_scale``.  All noise (x_{T−1} and every z) is drawn on
+    the CPU from ``generator``, in that order, then moved to the model's device, so a seed gives the
+    same samples on any device.  The model is put in eval() mode (and restored after).
+    callback(t, x) is called after every step with the new x.  Returns x₀: (B, C, H, W).
+    """
+    raise NotImplementedError("B2.3: eval mode; loop t = T−1 … 0 drawing z from the CPU generator each step")

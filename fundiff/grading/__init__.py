@@ -1,0 +1,147 @@
+"""Grading: graded tests, guarded calls into student code, and comparisons a student can act on.
+
+A graded test is an ordinary pytest test marked with its course section and points::
+
+    @graded("A1.1", points=2, hint="ᾱ is indexed 0-based: alphas_cumprod[t]")
+    def test_forward_process(impl):
+        got = call(impl, "forward.forward_process", x0, eps, 250, abar)
+        compare("x_t", got, want)
+
+``impl`` is the fixture of the implementation under test (``pytest --impl exercises|PATH``).
+:func:`call` runs one student function and turns what can go wrong into a :class:`GradingError`
+naming the file and the function: not implemented yet, an exception (with the student's own
+line), an input modified in place.  :func:`compare` reports shape and dtype first, then the
+largest error and where it is, then the section's hint.
+"""
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+import torch
+
+from ..impl import ImplError
+from .sections import SECTIONS, section_title
+
+__all__ = ["GradingError", "graded", "call", "compare", "get_function", "current_hint"]
+
+DEFAULT_TIMEOUT_S = 60
+
+
+class GradingError(AssertionError):
+    """A graded check failed; the message is written for the student."""
+
+
+def graded(section: str, points: float = 1.0, hint: str | None = None, timeout: float | None = None):
+    """Mark a test as graded: its course section, its points, a hint shown when it fails, and a
+    per-test time limit in seconds (default: ``--graded-timeout``, 60 s), so an infinite loop in
+    student code costs that one test only."""
+    import pytest
+
+    section_title(section)  # fails early on a typo
+    return pytest.mark.graded(section=section, points=points, hint=hint, timeout=timeout)
+
+
+_HINT: list[str | None] = [None]
+
+
+def current_hint() -> str | None:
+    """The hint of the graded test now running (set by the plugin)."""
+    return _HINT[0]
+
+
+def get_function(impl, qualname: str):
+    """``impl``'s function 'module.name' (e.g. 'forward.forward_process'), or a GradingError."""
+    module_name, _, attr = qualname.partition(".")
+    try:
+        module = impl.module(module_name)
+    except ImplError as err:
+        raise GradingError(f"{module_name}.py could not be used: {err}") from None
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise GradingError(
+                f"{module_name}.py has no {attr!r}: keep the names and signatures of the exercise "
+                f"stubs (expected {qualname} in {Path(module.__file__).name})"
+            )
+        obj = getattr(obj, part)
+    return obj
+
+
+def _clone_tensors(values):
+    return [v.detach().clone() if isinstance(v, torch.Tensor) else None for v in values]
+
+
+def _student_frames(err: BaseException, impl) -> str:
+    root = str(getattr(impl, "path", ""))
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if root and f.filename.startswith(root)]
+    return "".join(f"\n    {Path(f.filename).name}:{f.lineno} in {f.name}: {f.line}" for f in frames[-3:])
+
+
+def call(impl, qualname: str, *args, **kwargs):
+    """Call the student's ``qualname`` ('module.function') with the given arguments.
+
+    Raises :class:`GradingError` when the function is missing, not implemented yet, raises, or
+    modifies one of its tensor arguments in place.  Returns what the function returns.
+    """
+    fn = get_function(impl, qualname)
+    module_name, _, fname = qualname.partition(".")
+    where = f"{module_name}.py:{fname}"
+    names = [f"argument {i + 1}" for i in range(len(args))] + [f"argument {k!r}" for k in kwargs]
+    values = list(args) + list(kwargs.values())
+    before = _clone_tensors(values)
+    try:
+        out = fn(*args, **kwargs)
+    except NotImplementedError as err:
+        raise GradingError(f"not implemented yet: {where} ({err})") from None
+    except GradingError:
+        raise
+    except Exception as err:  # noqa: BLE001 - student code may raise anything
+        raise GradingError(
+            f"{where} raised {type(err).__name__}: {err}{_student_frames(err, impl)}"
+        ) from err
+    for name, value, old in zip(names, values, before):
+        if old is not None and (value.shape != old.shape or not torch.equal(value.detach(), old)):
+            raise GradingError(
+                f"{where} modified its {name} in place: compute a new tensor instead "
+                "(e.g. x = x * 2, not x *= 2 or x.mul_(2))"
+            )
+    return out
+
+
+def _where(index: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(i) for i in index) + "]"
+
+
+def compare(what: str, got, want: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4,
+            hint: str | None = None, check_dtype: bool = True) -> None:
+    """Assert ``got`` ≈ ``want`` (|got − want| ≤ atol + rtol·|want| everywhere).
+
+    The message gives, in order: a type, shape or dtype mismatch; else the largest absolute
+    error, where it is and the two values there, and how many elements are off; then the hint
+    (``hint`` or the running graded test's).
+    """
+    hint = hint if hint is not None else current_hint()
+    tail = f"\n  hint: {hint}" if hint else ""
+    if not isinstance(got, torch.Tensor):
+        raise GradingError(f"{what}: expected a torch.Tensor of shape {tuple(want.shape)}, got "
+                           f"{type(got).__name__}{tail}")
+    if tuple(got.shape) != tuple(want.shape):
+        raise GradingError(f"{what}: expected shape {tuple(want.shape)}, got {tuple(got.shape)}{tail}")
+    if check_dtype and got.dtype != want.dtype:
+        raise GradingError(f"{what}: expected dtype {want.dtype}, got {got.dtype}{tail}")
+    g = got.detach().to("cpu", torch.float64)
+    w = want.detach().to("cpu", torch.float64)
+    if not torch.isfinite(g).all() and torch.isfinite(w).all():
+        bad = tuple(int(i) for i in torch.nonzero(~torch.isfinite(g))[0])
+        raise GradingError(f"{what}: {g[bad].item()} at {_where(bad)} (expected finite values){tail}")
+    err = (g - w).abs()
+    off = err > atol + rtol * w.abs()
+    if off.any():
+        flat = int(torch.argmax(err.masked_fill(~off, -1.0)))
+        idx = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), err.shape)) if err.ndim else ()
+        raise GradingError(
+            f"{what}: max abs error {err.max().item():.3g} (tolerance {atol:g} + {rtol:g}·|expected|); "
+            f"at {_where(idx)} got {g[idx].item():.6g}, expected {w[idx].item():.6g}; "
+            f"{int(off.sum())} of {off.numel()} elements off{tail}"
+        )

@@ -1,0 +1,325 @@
+"""Train the Part B models: ``python -m fundiff.train denoiser|time|class [options]``.
+
+The course defaults (SPEC Part B) are the defaults here; ``--epochs``, ``--data``, ``--device``,
+``--out``, ``--seed``, ``--impl`` change them.  Every epoch ends with an atomic checkpoint
+(``OUT/last.safetensors``: weights, optimizer, LR scheduler, RNG, losses), so ``--resume`` after a
+kill continues where the last finished epoch left off and gives the same numbers as an unbroken run.
+Also written: ``epoch_NNN.safetensors`` (weights), ``losses.csv``, ``loss_curve.png`` and, after the
+sample epochs, sample grids and a GIF of the denoising.  ``--ship`` also writes the sample epochs'
+weights in fp16 to ``data/partb/`` (what the demo loads).
+
+The fast path (default; ``--no-fast`` turns it off): channels_last tensors and bfloat16 autocast on
+CPU (and on CUDA); weights, optimizer and loss stay float32.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_checked, load_state, save_atomic, save_state
+from .data import DATA_DIR, load_digits
+from .impl import load_impl
+
+SHIPPED_DIR = DATA_DIR / "partb"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of one Part B model (defaults: the course's, SPEC §1.2 / §2.2 / §2.4)."""
+
+    kind: str  # 'denoiser' | 'time' | 'class'
+    hidden: int
+    batch_size: int
+    lr: float
+    epochs: int
+    lr_decay: bool  # ExponentialLR(γ = 0.1^(1/epochs)), stepped once per epoch
+    sigma: float = 0.5  # denoiser only
+    num_ts: int = 300
+    beta1: float = 1e-4
+    beta2: float = 0.02
+    p_uncond: float = 0.1  # class only
+    guidance_scale: float = 5.0  # class only
+    seed: int = 0
+    sample_epochs: tuple = field(default_factory=tuple)
+
+
+COURSE = {
+    "denoiser": TrainConfig("denoiser", hidden=128, batch_size=256, lr=1e-4, epochs=5, lr_decay=False,
+                            sample_epochs=(1, 5)),
+    "time": TrainConfig("time", hidden=64, batch_size=128, lr=1e-3, epochs=20, lr_decay=True,
+                        sample_epochs=(5, 20)),
+    "class": TrainConfig("class", hidden=64, batch_size=128, lr=1e-3, epochs=20, lr_decay=True,
+                         sample_epochs=(5, 20)),
+}
+
+
+def build_model(cfg: TrainConfig, impl=None) -> torch.nn.Module:
+    """The UNet of ``cfg.kind`` from the implementation's unet.py."""
+    unet = load_impl(impl or "solutions").unet
+    if cfg.kind == "denoiser":
+        return unet.UNet(1, cfg.hidden)
+    if cfg.kind == "time":
+        return unet.TimeConditionalUNet(1, cfg.hidden)
+    if cfg.kind == "class":
+        return unet.ClassConditionalUNet(1, 10, cfg.hidden)
+    raise ValueError(f"model kind must be 'denoiser', 'time' or 'class', got {cfg.kind!r}")
+
+
+def precision_context(device: torch.device, fast: bool):
+    """bfloat16 autocast on the fast path, nothing otherwise."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if fast else nullcontext()
+
+
+def batch_loss(cfg: TrainConfig, model, x0, labels, gen: torch.Generator, schedule, impl) -> torch.Tensor:
+    """The loss of one batch; every random draw comes from the CPU generator ``gen``, in a fixed
+    order (noise, then t, then the class-drop mask), so runs and resumed runs repeat exactly."""
+    train = load_impl(impl or "solutions").train
+    B = x0.shape[0]
+    noise = torch.randn(x0.shape, generator=gen).to(x0.device, memory_format=torch.preserve_format)
+    if x0.is_contiguous(memory_format=torch.channels_last):
+        noise = noise.contiguous(memory_format=torch.channels_last)
+    if cfg.kind == "denoiser":
+        return train.denoiser_loss(model, x0, cfg.sigma, noise)
+    t = torch.randint(0, cfg.num_ts, (B,), generator=gen).to(x0.device)
+    abar = schedule["alphas_cumprod"].to(x0.device)
+    if cfg.kind == "time":
+        return train.ddpm_loss(model, x0, t, noise, abar)
+    drop = (torch.rand(B, generator=gen) < cfg.p_uncond).to(x0.device)
+    c = train.class_vector(labels, drop, 10)
+    return train.ddpm_loss(model, x0, t, noise, abar, c)
+
+
+def fresh_state(cfg: TrainConfig, model) -> dict:
+    """Optimizer, scheduler and generator for a new run."""
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.1 ** (1.0 / cfg.epochs)) if cfg.lr_decay else None
+    gen = torch.Generator().manual_seed(cfg.seed)
+    return {"opt": opt, "sched": sched, "gen": gen, "epoch": 0, "losses": []}
+
+
+def checkpoint_dict(cfg: TrainConfig, model, st: dict, fast: bool) -> dict:
+    return {
+        "config": json.dumps(asdict(cfg)),
+        "fast": fast,
+        "epoch": st["epoch"],
+        "losses": st["losses"],
+        "model": model.state_dict(),
+        "opt": st["opt"].state_dict(),
+        "sched": st["sched"].state_dict() if st["sched"] else None,
+        "rng": st["gen"].get_state(),
+    }
+
+
+def restore(cfg: TrainConfig, model, path: Path) -> dict:
+    """Load ``path`` (written by :func:`checkpoint_dict`) into model and a fresh state."""
+    saved = load_state(path)
+    saved_cfg = json.loads(saved["config"])
+    mine = asdict(cfg)
+    diff = {k: (saved_cfg.get(k), mine[k]) for k in mine if k not in ("epochs", "sample_epochs")
+            and saved_cfg.get(k) != mine[k] and not (isinstance(mine[k], tuple))}
+    if diff:
+        raise ValueError(f"cannot resume {path}: its run used other settings ({diff}, saved vs asked)")
+    model.load_state_dict(saved["model"])
+    st = fresh_state(cfg, model)
+    st["opt"].load_state_dict(saved["opt"])
+    if st["sched"] is not None and saved["sched"] is not None:
+        st["sched"].load_state_dict(saved["sched"])
+    st["gen"].set_state(saved["rng"])
+    st["epoch"], st["losses"] = saved["epoch"], list(saved["losses"])
+    return st
+
+
+def export_weights(model, path: Path, cfg: TrainConfig, epoch: int, dtype=torch.float32) -> Path:
+    """Weights only (+ config and epoch in the metadata), atomically."""
+    tensors = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    return save_atomic(tensors, path, {"config": json.dumps(asdict(cfg)), "epoch": str(epoch)})
+
+
+def load_weights(path: str | Path, impl=None, device="cpu") -> torch.nn.Module:
+    """A Part B model from a weights file written by :func:`export_weights`, float32, in eval()."""
+    tensors, meta = load_checked(path)
+    if "config" not in meta:
+        raise ValueError(f"{path} has no fundiff config in its metadata: not written by fundiff.train")
+    raw = json.loads(meta["config"])
+    raw["sample_epochs"] = tuple(raw.get("sample_epochs", ()))
+    cfg = TrainConfig(**raw)
+    model = build_model(cfg, impl)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
+    return model.to(device).eval()
+
+
+def shipped_path(kind: str, epoch: int) -> Path:
+    """Where the shipped weights of a Part B model after ``epoch`` epochs lie."""
+    return SHIPPED_DIR / f"{kind}_epoch{epoch:02d}.safetensors"
+
+
+def load_shipped(kind: str, epoch: int, impl=None, device="cpu") -> torch.nn.Module:
+    """The shipped Part B model ``kind`` ('denoiser', 'time', 'class') after ``epoch`` epochs."""
+    path = shipped_path(kind, epoch)
+    if not path.is_file():
+        have = sorted(p.stem for p in SHIPPED_DIR.glob("*.safetensors"))
+        raise FileNotFoundError(f"no shipped weights {path.name} in {SHIPPED_DIR}; shipped: {have}")
+    return load_weights(path, impl, device)
+
+
+def write_samples(cfg: TrainConfig, model, out: Path, epoch: int, impl=None, seed: int = 180) -> list[Path]:
+    """After ``epoch``: the denoiser's results on held-out digits at σ, or 40 DDPM samples (the
+    class model: 4 of every digit with CFG) as a PNG grid and a GIF of the denoising."""
+    from .pictures import save_gif, save_grid
+
+    train = load_impl(impl or "solutions").train
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    tag = f"epoch{epoch:02d}"
+    model.eval()
+    if cfg.kind == "denoiser":
+        x, _ = load_digits("heldout")
+        x = x[::50][:10].to(device)
+        z = train.add_noise(x, cfg.sigma, torch.randn(x.shape, generator=gen).to(device))
+        with torch.no_grad():
+            d = model(z)
+        model.train()
+        return [save_grid(torch.cat([x, z, d]), out / f"denoised_{tag}.png", nrow=10)]
+    schedule = train.ddpm_schedule(cfg.beta1, cfg.beta2, cfg.num_ts)
+    frames = []
+    c = None
+    if cfg.kind == "class":
+        c = torch.nn.functional.one_hot(torch.arange(10).repeat(4), 10).float()
+
+    def keep(t, x):
+        if t % 10 == 0:
+            frames.append(x.clamp(0, 1).cpu())
+
+    x = train.ddpm_sample(model, (40, 1, 28, 28), schedule, gen, c=c,
+                          guidance_scale=cfg.guidance_scale, callback=keep)
+    model.train()
+    return [save_grid(x, out / f"samples_{tag}.png", nrow=10),
+            save_gif(frames, out / f"samples_{tag}.gif", nrow=10)]
+
+
+def write_losses(losses, out: Path, cfg: TrainConfig, steps_per_epoch: int) -> None:
+    from .pictures import plot_losses
+
+    tmp = out / "losses.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["step", "epoch", "loss"])
+        for i, loss in enumerate(losses):
+            w.writerow([i, i // steps_per_epoch + 1, f"{loss:.6g}"])
+    tmp.replace(out / "losses.csv")
+    plot_losses(losses, out / "loss_curve.png", f"{cfg.kind} UNet, D={cfg.hidden}", steps_per_epoch)
+
+
+def train(cfg: TrainConfig, out: str | Path, data_root=None, device="cpu", fast: bool = True,
+          resume: bool = False, impl=None, ship: bool = False, progress: bool = True,
+          stop_after: int | None = None) -> torch.nn.Module:
+    """Train ``cfg`` into the folder ``out`` (see the module doc).  ``stop_after`` ends the run
+    after that many epochs of this call (for tests of resuming).  Returns the model (float32)."""
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    device = torch.device(device)
+    last = out / "last.safetensors"
+    if last.exists() and not resume:
+        raise FileExistsError(f"{out} already holds a training run ({last.name}): pass --resume to "
+                              "continue it, or choose another --out")
+    x_all, y_all = load_digits("train", root=data_root)
+    model = build_model(cfg, impl).to(device)
+    st = restore(cfg, model, last) if (resume and last.exists()) else fresh_state(cfg, model)
+    if fast:
+        model = model.to(memory_format=torch.channels_last)
+    schedule = load_impl(impl or "solutions").train.ddpm_schedule(cfg.beta1, cfg.beta2, cfg.num_ts)
+    n = len(x_all)
+    steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
+    out.mkdir(parents=True, exist_ok=True)
+    done_here = 0
+    while st["epoch"] < cfg.epochs and (stop_after is None or done_here < stop_after):
+        epoch = st["epoch"] + 1
+        model.train()
+        perm = torch.randperm(n, generator=st["gen"])
+        bar = tqdm(range(steps_per_epoch), desc=f"{cfg.kind} epoch {epoch}/{cfg.epochs}",
+                   disable=not progress, leave=False, file=sys.stderr)
+        running = None
+        for i in bar:
+            idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            x0 = x_all[idx].to(device)
+            if fast:
+                x0 = x0.contiguous(memory_format=torch.channels_last)
+            with precision_context(device, fast):
+                loss = batch_loss(cfg, model, x0, y_all[idx].to(device), st["gen"], schedule, impl)
+            st["opt"].zero_grad(set_to_none=True)
+            loss.float().backward()
+            st["opt"].step()
+            value = loss.detach().item()
+            st["losses"].append(value)
+            running = value if running is None else 0.9 * running + 0.1 * value
+            bar.set_postfix(loss=f"{running:.4f}")
+        if st["sched"] is not None:
+            st["sched"].step()
+        st["epoch"] = epoch
+        done_here += 1
+        export_weights(model, out / f"epoch_{epoch:03d}.safetensors", cfg, epoch)
+        save_state(checkpoint_dict(cfg, model, st, fast), last)
+        write_losses(st["losses"], out, cfg, steps_per_epoch)
+        if progress:
+            print(f"{cfg.kind} epoch {epoch}/{cfg.epochs}: mean loss {sum(st['losses'][-steps_per_epoch:]) / steps_per_epoch:.4f}",
+                  file=sys.stderr, flush=True)
+        if epoch in cfg.sample_epochs:
+            write_samples(cfg, model, out, epoch, impl)
+            if ship:
+                export_weights(model, shipped_path(cfg.kind, epoch), cfg, epoch, torch.float16)
+    return model.to(memory_format=torch.contiguous_format)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m fundiff.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("kind", choices=sorted(COURSE), help="which Part B model to train")
+    p.add_argument("--epochs", type=int, help="number of epochs (course: 5 for denoiser, 20 otherwise)")
+    p.add_argument("--data", default="bundled",
+                   help="'bundled' (the 4,500 shipped training digits) or a folder with torchvision's MNIST")
+    p.add_argument("--download", action="store_true", help="download full MNIST into --data if missing")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--out", help="run folder (default runs/KIND)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out after its last epoch")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hidden", type=int, help="D, the UNet width")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--sample-epochs", type=int, nargs="*", help="epochs after which to write samples")
+    p.add_argument("--impl", default="solutions", help="solutions | exercises | PATH (whose unet.py/train.py)")
+    p.add_argument("--no-fast", dest="fast", action="store_false", help="plain fp32 NCHW training")
+    p.add_argument("--ship", action="store_true", help="also write the sample epochs' weights to data/partb")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = COURSE[args.kind]
+    changes = {k: v for k, v in dict(epochs=args.epochs, hidden=args.hidden, batch_size=args.batch_size,
+                                     lr=args.lr, seed=args.seed).items() if v is not None}
+    if args.sample_epochs is not None:
+        changes["sample_epochs"] = tuple(args.sample_epochs)
+    cfg = replace(cfg, **changes)
+    data_root = None if args.data == "bundled" else args.data
+    if data_root and args.download:
+        load_digits("train", root=data_root, download=True)
+    out = Path(args.out or f"runs/{args.kind}")
+    t0 = time.perf_counter()
+    train(cfg, out, data_root, args.device, args.fast, args.resume, args.impl, args.ship)
+    print(f"trained {cfg.kind} for {cfg.epochs} epochs in {time.perf_counter() - t0:.0f} s → {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Part B §1.2, §2.2–§2.5 — losses, the DDPM schedule and the DDPM samplers.
+
+The timestep convention (one for training and sampling alike): integer t ∈ {0, …, T−1}, ᾱ indexed
+0-based as in Part A (``forward.abar_at``), and the UNets see the normalized time t / (T − 1) ∈ [0, 1].
+Sampling runs t = T−1, …, 0; the step from t = 0 lands "past the end", where ᾱ = 1, so it returns x̂₀.
+"""
+import torch
+import torch.nn.functional as F
+
+from .denoise import estimate_x0, posterior_mean
+from .forward import forward_process
+
+
+def add_noise(x: torch.Tensor, sigma: float, noise: torch.Tensor) -> torch.Tensor:
+    """§1.2: z = x + σ·ε.  x, noise: (B, C, H, W).  Returns z: (B, C, H, W)."""
+    # BEGIN SOLUTION B1.2: z = x + sigma * noise
+    return x + sigma * noise
+    # END SOLUTION
+
+
+def denoiser_loss(model, x: torch.Tensor, sigma: float, noise: torch.Tensor) -> torch.Tensor:
+    """§1.2: L = mean ‖D(x + σε) − x‖² (mean squared error over all elements), a 0-dim tensor."""
+    # BEGIN SOLUTION B1.2: noise x with add_noise, denoise it with model, MSE against the clean x
+    return F.mse_loss(model(add_noise(x, sigma, noise)), x)
+    # END SOLUTION
+
+
+def ddpm_schedule(beta1: float = 1e-4, beta2: float = 0.02, num_ts: int = 300) -> dict:
+    """§2.2: β = linspace(β₁, β₂, T), α = 1 − β, ᾱ = cumprod(α).
+
+    Returns {'betas': (T,), 'alphas': (T,), 'alphas_cumprod': (T,)} float32 tensors.
+    """
+    # BEGIN SOLUTION B2.2: linspace, 1 − β, cumprod
+    betas = torch.linspace(beta1, beta2, num_ts, dtype=torch.float32)
+    alphas = 1 - betas
+    return {"betas": betas, "alphas": alphas, "alphas_cumprod": torch.cumprod(alphas, 0)}
+    # END SOLUTION
+
+
+def normalize_t(t: torch.Tensor, num_ts: int) -> torch.Tensor:
+    """The UNet's time input: t / (T − 1) ∈ [0, 1], float32 (B,), for integer t: (B,)."""
+    # BEGIN SOLUTION B2.1: divide by T − 1 as a float
+    return t.float() / (num_ts - 1)
+    # END SOLUTION
+
+
+def class_vector(labels: torch.Tensor, drop: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """§2.4: c = one_hot(labels) with the rows where ``drop`` is True zeroed (the unconditional
+    examples).  labels: (B,) int64; drop: (B,) bool.  Returns c: (B, num_classes) float32.
+    """
+    # BEGIN SOLUTION B2.4: one-hot, then multiply by ~drop
+    return F.one_hot(labels, num_classes).float() * (~drop).float()[:, None]
+    # END SOLUTION
+
+
+def ddpm_loss(model, x0, t, eps, alphas_cumprod, c=None) -> torch.Tensor:
+    """§2.2 / §2.4: L = mean ‖ε − ε_θ(√ᾱ_t·x₀ + √(1−ᾱ_t)·ε, t/(T−1) [, c])‖².
+
+    x0, eps: (B, C, H, W); t: (B,) int64 in [0, T); alphas_cumprod: (T,); c: (B, K) or None
+    (then the model is called without it).  Returns a 0-dim tensor.
+    """
+    # BEGIN SOLUTION B2.2: noise x0 to t with Part A's forward_process, predict ε with normalized t
+    x_t = forward_process(x0, eps, t, alphas_cumprod)
+    tn = normalize_t(t, len(alphas_cumprod))
+    eps_hat = model(x_t, tn) if c is None else model(x_t, tn, c)
+    return F.mse_loss(eps_hat, eps)
+    # END SOLUTION
+
+
+def ddpm_step(x_t, eps_hat, t: int, schedule: dict, z: torch.Tensor) -> torch.Tensor:
+    """§2.3: one step from t to t − 1 with Part A's posterior mean and the fixed variance β_t:
+
+        x̂₀ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t,
+        x_{t−1} = (√ᾱ_{t−1}·β_t/(1−ᾱ_t))·x̂₀ + (√α_t·(1−ᾱ_{t−1})/(1−ᾱ_t))·x_t + √β_t·z,
+
+    z = 0 at the last step (t = 0, where ᾱ_{−1} = 1).  Part A's fixed variance is the posterior
+    variance β̃_t = (1−ᾱ_{t−1})/(1−ᾱ_t)·β_t; Part B, as in the course, uses the larger β_t.
+    x_t, eps_hat, z: (B, C, H, W).  Returns x_{t−1}: (B, C, H, W).
+    """
+    # BEGIN SOLUTION B2.3: estimate_x0, posterior_mean to t − 1, plus √β_t·z unless t = 0
+    abar = schedule["alphas_cumprod"]
+    x0_hat = estimate_x0(x_t, eps_hat, t, abar)
+    mean = posterior_mean(x0_hat, x_t, t, t - 1, abar)
+    if t == 0:
+        return mean
+    return mean + schedule["betas"][t].sqrt() * z
+    # END SOLUTION
+
+
+def cfg_noise(model, x_t, t_norm, c, guidance_scale: float) -> torch.Tensor:
+    """§2.5: ε = ε_u + γ(ε_c − ε_u), ε_c = ε_θ(x_t, t, c), ε_u = ε_θ(x_t, t, 0) (c zeroed).
+
+    x_t: (B, C, H, W); t_norm: (B,); c: (B, K).  Returns (B, C, H, W).
+    """
+    # BEGIN SOLUTION B2.5: two passes (or one batched pass), then the guidance combination
+    eps_c = model(x_t, t_norm, c)
+    eps_u = model(x_t, t_norm, torch.zeros_like(c))
+    return eps_u + guidance_scale * (eps_c - eps_u)
+    # END SOLUTION
+
+
+@torch.no_grad()
+def ddpm_sample(model, shape, schedule: dict, generator: torch.Generator, c=None,
+                guidance_scale: float = 5.0, callback=None) -> torch.Tensor:
+    """§2.3 / §2.5: sample from x_{T−1} ~ N(0, I) down to t = 0 with :func:`ddpm_step`.
+
+    shape: (B, C, H, W); c: (B, K) class vectors or None (a time-only model); with c, the noise is
+    guided by :func:`cfg_noise` at ``guidance_scale``.  All noise (x_{T−1} and every z) is drawn on
+    the CPU from ``generator``, in that order, then moved to the model's device, so a seed gives the
+    same samples on any device.  The model is put in eval() mode (and restored after).
+    callback(t, x) is called after every step with the new x.  Returns x₀: (B, C, H, W).
+    """
+    # BEGIN SOLUTION B2.3: eval mode; loop t = T−1 … 0 drawing z from the CPU generator each step
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    num_ts = len(schedule["betas"])
+    schedule = {k: v.to(device) for k, v in schedule.items()}
+    x = torch.randn(shape, generator=generator).to(device)
+    for t in range(num_ts - 1, -1, -1):
+        tn = torch.full((shape[0],), t / (num_ts - 1), device=device)
+        if c is None:
+            eps = model(x, tn)
+        else:
+            eps = cfg_noise(model, x, tn, c.to(device), guidance_scale)
+        z = torch.randn(shape, generator=generator).to(device)
+        x = ddpm_step(x, eps, t, schedule, z)
+        if callback is not None:
+            callback(t, x)
+    model.train(was_training)
+    return x
+    # END SOLUTION
