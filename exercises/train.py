@@ -3,8 +3,15 @@
 """Part B §1.2, §2.2–§2.5 — losses, the DDPM schedule and the DDPM samplers.
 
 The timestep convention (one for training and sampling alike): integer t ∈ {0, …, T−1}, ᾱ indexed
-0-based as in Part A (``forward.abar_at``), and the UNets see the normalized time t / (T − 1) ∈ [0, 1].
-Sampling runs t = T−1, …, 0; the step from t = 0 lands "past the end", where ᾱ = 1, so it returns x̂₀.
+0-based as in Part A (``forward.abar_at``), and the UNets see the normalized time t / (T − 1) ∈ [0, 1]
+(:func:`normalize_t`) in training and in sampling.  Training draws t uniformly from {0, …, T−1};
+sampling runs t = T−1, …, 0; the step from t = 0 lands "past the end", where ᾱ = 1, so it returns x̂₀.
+An off-by-one between the two (training on t, sampling on t + 1) is the classic bug.
+
+The DDPM step reuses Part A's math (``denoise.estimate_x0``, ``denoise.posterior_mean``) with the
+stride 1 (t′ = t − 1).  Only the noise differs: Part A's fixed variance (for a model without
+learned variance) is the posterior variance β̃_t = (1 − ᾱ_{t−1})/(1 − ᾱ_t)·β_t; Part B, as the
+course does, adds √β_t·z with the (slightly larger) β_t of the schedule.
 """
 import torch
 import torch.nn.functional as F
@@ -84,4 +91,4 @@ def ddpm_sample(model, shape, schedule: dict, generator: torch.Generator, c=None
     same samples on any device.  The model is put in eval() mode (and restored after).
     callback(t, x) is called after every step with the new x.  Returns x₀: (B, C, H, W).
     """
-    raise NotImplementedError("B2.3: eval mode; loop t = T−1 … 0 drawing z from the CPU generator each step")
+    raise NotImplementedError("B2.3: eval() (restore the mode after); x ~ N(0, I); for t = T−1 … 0: ε̂, z, ddpm_step, callback")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import sys
 import time
 from contextlib import nullcontext
@@ -74,8 +75,11 @@ def build_model(cfg: TrainConfig, impl=None) -> torch.nn.Module:
 
 
 def precision_context(device: torch.device, fast: bool):
-    """bfloat16 autocast on the fast path, nothing otherwise."""
-    return torch.autocast(device.type, dtype=torch.bfloat16) if fast else nullcontext()
+    """bfloat16 autocast on the fast path where the device runs bf16 natively (:func:`fundiff.fast.precision`),
+    nothing otherwise."""
+    from .fast import precision
+
+    return precision(device, fast, training=True)
 
 
 def batch_loss(cfg: TrainConfig, model, x0, labels, gen: torch.Generator, schedule, impl) -> torch.Tensor:
@@ -161,6 +165,14 @@ def shipped_path(kind: str, epoch: int) -> Path:
     return SHIPPED_DIR / f"{kind}_epoch{epoch:02d}.safetensors"
 
 
+def shipped_losses_path(cfg: TrainConfig) -> Path:
+    """Where a shipped run's losses.csv lies: KIND_losses.csv for the course's epochs,
+    KIND_EEep_losses.csv for a run of another length."""
+    if cfg.epochs == COURSE[cfg.kind].epochs:
+        return SHIPPED_DIR / f"{cfg.kind}_losses.csv"
+    return SHIPPED_DIR / f"{cfg.kind}_{cfg.epochs}ep_losses.csv"
+
+
 def load_shipped(kind: str, epoch: int, impl=None, device="cpu") -> torch.nn.Module:
     """The shipped Part B model ``kind`` ('denoiser', 'time', 'class') after ``epoch`` epochs."""
     path = shipped_path(kind, epoch)
@@ -170,7 +182,8 @@ def load_shipped(kind: str, epoch: int, impl=None, device="cpu") -> torch.nn.Mod
     return load_weights(path, impl, device)
 
 
-def write_samples(cfg: TrainConfig, model, out: Path, epoch: int, impl=None, seed: int = 180) -> list[Path]:
+def write_samples(cfg: TrainConfig, model, out: Path, epoch: int, impl=None, seed: int = 180,
+                  fast: bool = False) -> list[Path]:
     """After ``epoch``: the denoiser's results on held-out digits at σ, or 40 DDPM samples (the
     class model: 4 of every digit with CFG) as a PNG grid and a GIF of the denoising."""
     from .pictures import save_gif, save_grid
@@ -198,7 +211,9 @@ def write_samples(cfg: TrainConfig, model, out: Path, epoch: int, impl=None, see
         if t % 10 == 0:
             frames.append(x.clamp(0, 1).cpu())
 
-    x = train.ddpm_sample(model, (40, 1, 28, 28), schedule, gen, c=c,
+    from .fast import fast_model
+
+    x = train.ddpm_sample(fast_model(model, device, enabled=fast), (40, 1, 28, 28), schedule, gen, c=c,
                           guidance_scale=cfg.guidance_scale, callback=keep)
     model.train()
     return [save_grid(x, out / f"samples_{tag}.png", nrow=10),
@@ -220,9 +235,11 @@ def write_losses(losses, out: Path, cfg: TrainConfig, steps_per_epoch: int) -> N
 
 def train(cfg: TrainConfig, out: str | Path, data_root=None, device="cpu", fast: bool = True,
           resume: bool = False, impl=None, ship: bool = False, progress: bool = True,
-          stop_after: int | None = None) -> torch.nn.Module:
+          stop_after: int | None = None, limit: int | None = None) -> torch.nn.Module:
     """Train ``cfg`` into the folder ``out`` (see the module doc).  ``stop_after`` ends the run
-    after that many epochs of this call (for tests of resuming).  Returns the model (float32)."""
+    after that many epochs of this call (for tests of resuming); ``limit`` trains on the first
+    ``limit`` digits only (smoke runs and tests).  The initial weights come from ``cfg.seed`` (the
+    global torch RNG is left as it was).  Returns the model (float32)."""
     from tqdm.auto import tqdm
 
     out = Path(out)
@@ -232,7 +249,11 @@ def train(cfg: TrainConfig, out: str | Path, data_root=None, device="cpu", fast:
         raise FileExistsError(f"{out} already holds a training run ({last.name}): pass --resume to "
                               "continue it, or choose another --out")
     x_all, y_all = load_digits("train", root=data_root)
-    model = build_model(cfg, impl).to(device)
+    if limit is not None:
+        x_all, y_all = x_all[:limit], y_all[:limit]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg, impl).to(device)
     st = restore(cfg, model, last) if (resume and last.exists()) else fresh_state(cfg, model)
     if fast:
         model = model.to(memory_format=torch.channels_last)
@@ -273,9 +294,10 @@ def train(cfg: TrainConfig, out: str | Path, data_root=None, device="cpu", fast:
             print(f"{cfg.kind} epoch {epoch}/{cfg.epochs}: mean loss {sum(st['losses'][-steps_per_epoch:]) / steps_per_epoch:.4f}",
                   file=sys.stderr, flush=True)
         if epoch in cfg.sample_epochs:
-            write_samples(cfg, model, out, epoch, impl)
+            write_samples(cfg, model, out, epoch, impl, fast=fast)
             if ship:
                 export_weights(model, shipped_path(cfg.kind, epoch), cfg, epoch, torch.float16)
+                shutil.copyfile(out / "losses.csv", shipped_losses_path(cfg))
     return model.to(memory_format=torch.contiguous_format)
 
 
@@ -298,6 +320,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-fast", dest="fast", action="store_false", help="plain fp32 NCHW training")
     p.add_argument("--ship", action="store_true", help="also write the sample epochs' weights to data/partb")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--limit", type=int, help="train on the first N digits only (a quick smoke run)")
     return p.parse_args(argv)
 
 
@@ -316,7 +339,7 @@ def main(argv=None) -> int:
         load_digits("train", root=data_root, download=True)
     out = Path(args.out or f"runs/{args.kind}")
     t0 = time.perf_counter()
-    train(cfg, out, data_root, args.device, args.fast, args.resume, args.impl, args.ship)
+    train(cfg, out, data_root, args.device, args.fast, args.resume, args.impl, args.ship, limit=args.limit)
     print(f"trained {cfg.kind} for {cfg.epochs} epochs in {time.perf_counter() - t0:.0f} s → {out}")
     return 0
 

@@ -1,8 +1,15 @@
 """Part B §1.2, §2.2–§2.5 — losses, the DDPM schedule and the DDPM samplers.
 
 The timestep convention (one for training and sampling alike): integer t ∈ {0, …, T−1}, ᾱ indexed
-0-based as in Part A (``forward.abar_at``), and the UNets see the normalized time t / (T − 1) ∈ [0, 1].
-Sampling runs t = T−1, …, 0; the step from t = 0 lands "past the end", where ᾱ = 1, so it returns x̂₀.
+0-based as in Part A (``forward.abar_at``), and the UNets see the normalized time t / (T − 1) ∈ [0, 1]
+(:func:`normalize_t`) in training and in sampling.  Training draws t uniformly from {0, …, T−1};
+sampling runs t = T−1, …, 0; the step from t = 0 lands "past the end", where ᾱ = 1, so it returns x̂₀.
+An off-by-one between the two (training on t, sampling on t + 1) is the classic bug.
+
+The DDPM step reuses Part A's math (``denoise.estimate_x0``, ``denoise.posterior_mean``) with the
+stride 1 (t′ = t − 1).  Only the noise differs: Part A's fixed variance (for a model without
+learned variance) is the posterior variance β̃_t = (1 − ᾱ_{t−1})/(1 − ᾱ_t)·β_t; Part B, as the
+course does, adds √β_t·z with the (slightly larger) β_t of the schedule.
 """
 import torch
 import torch.nn.functional as F
@@ -110,23 +117,25 @@ def ddpm_sample(model, shape, schedule: dict, generator: torch.Generator, c=None
     same samples on any device.  The model is put in eval() mode (and restored after).
     callback(t, x) is called after every step with the new x.  Returns x₀: (B, C, H, W).
     """
-    # BEGIN SOLUTION B2.3: eval mode; loop t = T−1 … 0 drawing z from the CPU generator each step
+    # BEGIN SOLUTION B2.3: eval() (restore the mode after); x ~ N(0, I); for t = T−1 … 0: ε̂, z, ddpm_step, callback
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    num_ts = len(schedule["betas"])
-    schedule = {k: v.to(device) for k, v in schedule.items()}
-    x = torch.randn(shape, generator=generator).to(device)
-    for t in range(num_ts - 1, -1, -1):
-        tn = torch.full((shape[0],), t / (num_ts - 1), device=device)
-        if c is None:
-            eps = model(x, tn)
-        else:
-            eps = cfg_noise(model, x, tn, c.to(device), guidance_scale)
-        z = torch.randn(shape, generator=generator).to(device)
-        x = ddpm_step(x, eps, t, schedule, z)
-        if callback is not None:
-            callback(t, x)
-    model.train(was_training)
+    try:
+        num_ts = len(schedule["betas"])
+        schedule = {k: v.to(device) for k, v in schedule.items()}
+        x = torch.randn(shape, generator=generator).to(device)
+        for t in range(num_ts - 1, -1, -1):
+            t_norm = normalize_t(torch.full((shape[0],), t), num_ts).to(device)
+            if c is None:
+                eps = model(x, t_norm)
+            else:
+                eps = cfg_noise(model, x, t_norm, c.to(device), guidance_scale)
+            z = torch.randn(shape, generator=generator).to(device)
+            x = ddpm_step(x, eps, t, schedule, z)
+            if callback is not None:
+                callback(t, x)
+    finally:
+        model.train(was_training)
     return x
     # END SOLUTION
