@@ -1,0 +1,350 @@
+"""The fast path: any model's forward in reduced precision, for training and sampling.
+
+Two calls are all a caller needs::
+
+    >>> from fundiff.fast import fast_model, precision
+    >>> fast = fast_model(model)                 # same parameters, eval()/train(), float32 outputs
+    >>> x0 = ddpm_sample(fast, shape, schedule, gen, c=c)   # any sampler, unchanged
+    >>> with precision(device):                  # training: the loss in bf16 autocast
+    ...     loss = ddpm_loss(model, x0.contiguous(memory_format=torch.channels_last), ...)
+
+What the fast path does (weights, optimizer state and losses stay float32; what a model computes
+is unchanged up to bfloat16 rounding):
+
+- **bfloat16 autocast** (:func:`precision`): convolutions and matmuls run in bfloat16, which the CPU
+  does twice as fast as float32 where it has AVX-512 BF16 / AMX (oneDNN kernels); on CUDA the GPU's
+  own mixed precision (bfloat16 where supported, else float16 for sampling).
+- **channels_last** (NHWC) activations, the layout oneDNN's convolutions want (NCHW costs a
+  reorder before and after every convolution, and a slower backward pass) — except for networks
+  with GroupNorm (the diffusers UNets of Part A), whose CPU kernel is 10-30× slower on NHWC
+  tensors: those stay NCHW (:func:`prefers_channels_last`).
+- **in eval() mode without gradients** (sampling), :func:`fast_model` runs a folded copy of the
+  model: every ``Conv2d``/``ConvTranspose2d`` → ``BatchNorm2d`` → ``GELU``/``ReLU``/``SiLU`` run of an
+  ``nn.Sequential`` becomes ONE oneDNN convolution with the batch norm folded into its weights,
+
+      W' = W·γ/√(σ²+ε),   b' = (b − μ)·γ/√(σ²+ε) + β,
+
+  and the activation as its post-op (the exact same function: erf GELU stays erf GELU).  The copy
+  is rebuilt whenever the model's weights change (a training step, ``load_state_dict``).
+
+Tried and left out, because they did not pay on a 2-core AVX-512 laptop-class CPU: ``torch.compile``
+(inductor; minutes of compilation, and the compiled UNet step and BatchNorm+GELU were slower than
+eager oneDNN), the fused Adam kernel (< 1 % of a step), float16 on the CPU (no native kernels).
+
+``enabled=False`` everywhere gives the plain float32 NCHW computation (the ``--no-fast`` flags of
+``python -m fundiff.train`` and ``python -m fundiff.demo``).  ``python -m fundiff.bench`` measures it.
+"""
+from __future__ import annotations
+
+import copy
+from contextlib import nullcontext
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["fast_model", "precision", "fast_dtype", "bf16_supported", "FastModel", "fuse_for_inference",
+           "prefers_channels_last", "settings"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Which precision a device runs fast
+# ---------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def bf16_supported(device_type: str = "cpu") -> bool:
+    """Whether ``device_type`` ('cpu' or 'cuda') runs bfloat16 convolutions natively (CPU: oneDNN
+    with AVX-512 BF16 or AMX; CUDA: compute capability ≥ 8.0)."""
+    if device_type == "cpu":
+        try:
+            return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return False
+
+
+def fast_dtype(device, training: bool = False) -> torch.dtype | None:
+    """The reduced precision of ``device`` for autocast, or None where the fast path would not pay:
+    bfloat16 on a CPU with native bf16 (else None: emulated bf16 is slower than float32) and on a
+    GPU that has it; float16 on an older GPU for sampling only (training in float16 would need loss
+    scaling, so it stays float32 there)."""
+    device = torch.device(device)
+    if bf16_supported(device.type):
+        return torch.bfloat16
+    if device.type == "cuda" and not training:
+        return torch.float16
+    return None
+
+
+def precision(device, enabled: bool = True, training: bool = False):
+    """The autocast context of the fast path on ``device`` (see :func:`fast_dtype`); a no-op context
+    when ``enabled`` is False or the device has no fast reduced precision."""
+    device = torch.device(device)
+    dtype = fast_dtype(device, training) if enabled else None
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def settings(device="cpu", enabled: bool = True) -> dict:
+    """What the fast path uses on ``device`` (for logs and the benchmark)."""
+    device = torch.device(device)
+    return {
+        "enabled": enabled,
+        "device": str(device),
+        "autocast_dtype": str(fast_dtype(device)) if enabled else None,
+        "training_autocast_dtype": str(fast_dtype(device, training=True)) if enabled else None,
+        "memory_format": "channels_last" if enabled else "contiguous (NCHW)",
+        "sampling": "BatchNorm folded + activation fused into oneDNN convolutions" if enabled else "eager",
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling: fold BatchNorm into the convolutions, fuse the activation
+# ---------------------------------------------------------------------------------------------
+
+_ACTIVATIONS = {nn.GELU: "gelu", nn.ReLU: "relu", nn.SiLU: "swish"}
+
+
+def _bn_scale_shift(bn: nn.BatchNorm2d):
+    """(s, b) with BN_eval(y) = s·y + b per channel: s = γ/√(σ²+ε), b = β − μ·s."""
+    s = (bn.running_var + bn.eps).rsqrt()
+    if bn.weight is not None:
+        s = s * bn.weight
+    shift = -bn.running_mean * s
+    if bn.bias is not None:
+        shift = shift + bn.bias
+    return s, shift
+
+
+class FusedConv(nn.Module):
+    """Conv2d or ConvTranspose2d (B, i, H, W) → (B, o, H', W'), with an eval-mode BatchNorm2d folded
+    into its weight and bias and an optional activation (GELU, ReLU, SiLU) as a post-op: on a CPU with
+    native bfloat16 one oneDNN call, elsewhere ``F.conv2d``/``F.conv_transpose2d`` + the activation.
+    Inference only (no autograd through the oneDNN call)."""
+
+    def __init__(self, conv: nn.Module, bn: nn.BatchNorm2d | None = None, act: nn.Module | None = None):
+        super().__init__()
+        self.transposed = isinstance(conv, nn.ConvTranspose2d)
+        w = conv.weight.detach().clone()
+        b = conv.bias.detach().clone() if conv.bias is not None else torch.zeros(
+            w.shape[1] * conv.groups if self.transposed else w.shape[0], dtype=w.dtype, device=w.device)
+        if bn is not None:
+            s, shift = _bn_scale_shift(bn)
+            w = w * (s.view(1, -1, 1, 1) if self.transposed else s.view(-1, 1, 1, 1))
+            b = b * s + shift
+        self.register_buffer("weight", w)
+        self.register_buffer("bias", b)
+        self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
+        self.output_padding = getattr(conv, "output_padding", (0, 0))
+        self.act = act
+        self.act_name = _ACTIVATIONS.get(type(act)) if act is not None else "none"
+        self.act_algorithm = getattr(act, "approximate", "none") if isinstance(act, nn.GELU) else "none"
+        self._cast = None  # (dtype, weight, bias) cached in the compute dtype
+
+    def _weights(self, dtype):
+        if self._cast is None or self._cast[0] != dtype:
+            self._cast = (dtype, self.weight.to(dtype).contiguous(memory_format=torch.channels_last),
+                          self.bias.to(dtype))
+        return self._cast[1], self._cast[2]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
+        if x.device.type == "cpu" and dtype == torch.bfloat16 and bf16_supported("cpu"):
+            w, b = self._weights(torch.bfloat16)
+            x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+            if self.transposed:
+                return torch.ops.mkldnn._convolution_transpose_pointwise(
+                    x, w, b, list(self.padding), list(self.output_padding), list(self.stride),
+                    list(self.dilation), self.groups, self.act_name, [], self.act_algorithm)
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, w, b, list(self.padding), list(self.stride), list(self.dilation), self.groups,
+                self.act_name, [], self.act_algorithm)
+        w, b = (self.weight, self.bias) if not torch.is_autocast_enabled(x.device.type) else self._weights(dtype)
+        if self.transposed:
+            y = F.conv_transpose2d(x.to(w.dtype), w, b, self.stride, self.padding, self.output_padding,
+                                   self.groups, self.dilation)
+        else:
+            y = F.conv2d(x.to(w.dtype), w, b, self.stride, self.padding, self.dilation, self.groups)
+        return self.act(y) if self.act is not None else y
+
+
+def _fusable_conv(m: nn.Module) -> bool:
+    if type(m) not in (nn.Conv2d, nn.ConvTranspose2d):
+        return False
+    if isinstance(m.padding, str) or getattr(m, "padding_mode", "zeros") != "zeros":
+        return False
+    return not (isinstance(m, nn.ConvTranspose2d) and m.groups != 1)
+
+
+def _fusable_bn(m: nn.Module) -> bool:
+    return type(m) is nn.BatchNorm2d and m.running_mean is not None and m.running_var is not None
+
+
+def prefers_channels_last(model: nn.Module) -> bool:
+    """channels_last pays for convolution + BatchNorm networks (the Part B UNets); PyTorch's CPU
+    GroupNorm is 10-30× slower on channels_last tensors than on NCHW ones, so a network with
+    GroupNorm (the diffusers UNets of Part A) runs faster in NCHW."""
+    return not any(isinstance(m, nn.GroupNorm) for m in model.modules())
+
+
+def fuse_for_inference(model: nn.Module, channels_last: bool = True) -> tuple[nn.Module, int]:
+    """An eval-mode copy of ``model`` (its own tensors, no gradients, in the given memory format) in
+    which every run Conv → BatchNorm2d → activation (BatchNorm and activation each optional, at least
+    one present) inside an ``nn.Sequential`` is one :class:`FusedConv` (the others become
+    ``nn.Identity`` so indices keep their meaning).  The model's own ``forward`` code runs unchanged.
+    Returns (copy, number of fused runs)."""
+    runs = []
+    for seq in model.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        kids = list(seq)
+        i = 0
+        while i < len(kids):
+            if _fusable_conv(kids[i]):
+                j = i + 1
+                bn = kids[j] if j < len(kids) and _fusable_bn(kids[j]) else None
+                j += bn is not None
+                act = kids[j] if j < len(kids) and type(kids[j]) in _ACTIVATIONS else None
+                j += act is not None
+                if bn is not None or act is not None:
+                    runs.append((seq, i, j))
+                i = j
+            else:
+                i += 1
+    clone = copy.deepcopy(model)
+    clone.eval().requires_grad_(False)
+    index = {id(m): m2 for m, m2 in zip(model.modules(), clone.modules())}
+    for seq, i, j in runs:
+        seq2 = index[id(seq)]
+        kids = list(seq2)
+        conv = kids[i]
+        bn = next((k for k in kids[i + 1:j] if isinstance(k, nn.BatchNorm2d)), None)
+        act = next((k for k in kids[i + 1:j] if type(k) in _ACTIVATIONS), None)
+        with torch.no_grad():
+            seq2[i] = FusedConv(conv, bn, act)
+        for k in range(i + 1, j):
+            seq2[k] = nn.Identity()
+    return clone.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format), len(runs)
+
+
+# ---------------------------------------------------------------------------------------------
+# The wrapper
+# ---------------------------------------------------------------------------------------------
+
+def _to_fast_input(a, channels_last: bool):
+    if isinstance(a, torch.Tensor) and a.ndim == 4 and a.is_floating_point():
+        return a.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    return a
+
+
+def _to_float32(out, like_dtype=torch.float32):
+    """Outputs (tensor, tuple, list, dict, dataclass-like with to_tuple) back to float32, contiguous."""
+    if isinstance(out, torch.Tensor):
+        if out.is_floating_point() and out.dtype != like_dtype:
+            out = out.to(like_dtype)
+        return out.contiguous() if out.ndim == 4 and not out.is_contiguous() else out
+    if isinstance(out, tuple) and hasattr(out, "_fields"):
+        return type(out)(*(_to_float32(o, like_dtype) for o in out))
+    if isinstance(out, (tuple, list)):
+        return type(out)(_to_float32(o, like_dtype) for o in out)
+    if isinstance(out, dict):
+        for k in list(out.keys()):
+            out[k] = _to_float32(out[k], like_dtype)
+        return out
+    return out
+
+
+class FastModel(nn.Module):
+    """``model`` on the fast path: its forward under :func:`precision` with 4-D float inputs in the
+    model's fast memory format (:func:`prefers_channels_last`), returning float32 (contiguous) outputs.  The wrapped model is a submodule, so
+    ``parameters()``, ``eval()``/``train()``, ``.training`` and devices are the model's own;
+    ``state_dict``/``load_state_dict`` are the model's (no ``model.`` prefix); other attributes are
+    looked up on the model.
+
+    In ``eval()`` mode with gradients off (``torch.no_grad()``: samplers), the forward runs
+    :func:`fuse_for_inference`'s copy, rebuilt when the weights change.  In ``train()`` mode, or with
+    gradients on, it runs the model itself (autocast + channels_last), so gradients reach the model's
+    float32 parameters.  ``enabled=False`` calls the model unchanged."""
+
+    def __init__(self, model: nn.Module, device=None, enabled: bool = True, fuse: bool = True,
+                 channels_last: bool | None = None):
+        super().__init__()
+        if isinstance(model, FastModel):
+            model = model.model
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"fast_model expects a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        first = next(iter(model.parameters()), None)
+        self.device = torch.device(device) if device is not None else (
+            first.device if first is not None else torch.device("cpu"))
+        self.enabled = bool(enabled)
+        self.fuse = bool(fuse) and self.enabled
+        self.channels_last = prefers_channels_last(model) if channels_last is None else bool(channels_last)
+        self._fused = None  # (key, fused copy)
+        self.training = model.training
+        if self.enabled and self.channels_last:
+            model.to(memory_format=torch.channels_last)  # the same values, NHWC strides
+
+    # -- the model's identity ---------------------------------------------------------------------
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            model = self._modules.get("model")
+            if model is None:
+                raise
+            return getattr(model, name)
+
+    def state_dict(self, *args, **kwargs):
+        return self.model.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._fused = None
+        return self.model.load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def extra_repr(self) -> str:
+        return f"enabled={self.enabled}, dtype={fast_dtype(self.device) if self.enabled else torch.float32}"
+
+    # -- the fused inference copy ------------------------------------------------------------------
+    def _weights_key(self):
+        return tuple((t.data_ptr(), t._version) for t in
+                     list(self.model.parameters()) + list(self.model.buffers()))
+
+    def inference_model(self) -> nn.Module:
+        """The folded/fused eval copy (built or rebuilt on demand)."""
+        key = self._weights_key()
+        if self._fused is None or self._fused[0] != key:
+            self._fused = (key, fuse_for_inference(self.model, self.channels_last)[0])
+        return self._fused[1]
+
+    # -- forward -----------------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        if not self.enabled:
+            return self.model(*args, **kwargs)
+        args = tuple(_to_fast_input(a, self.channels_last) for a in args)
+        kwargs = {k: _to_fast_input(v, self.channels_last) for k, v in kwargs.items()}
+        training = self.model.training  # the model's own mode, however it was set
+        use_fused = self.fuse and not training and not torch.is_grad_enabled()
+        net = self.inference_model() if use_fused else self.model
+        with precision(self.device, True, training=training):
+            out = net(*args, **kwargs)
+        return _to_float32(out)
+
+
+def fast_model(model, device=None, enabled: bool = True, fuse: bool = True):
+    """The one call of the fast path for sampling (and training): ``model`` wrapped in
+    :class:`FastModel` (an ``nn.Module`` with the model's parameters and eval/train state, float32
+    outputs).  A Part A pretrained model (:mod:`fundiff.models`, an object with a ``unet`` module) is
+    returned as a shallow copy whose ``unet`` is wrapped.  ``enabled=False`` returns ``model`` itself."""
+    if not enabled:
+        return model
+    if not isinstance(model, nn.Module) and isinstance(getattr(model, "unet", None), nn.Module):
+        wrapped = copy.copy(model)
+        wrapped.unet = FastModel(model.unet, device if device is not None else getattr(model, "device", None),
+                                 enabled=True, fuse=fuse)
+        return wrapped
+    return FastModel(model, device, enabled=True, fuse=fuse)
