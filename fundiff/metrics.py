@@ -113,9 +113,36 @@ def per_digit_accuracy(images: torch.Tensor, asked: torch.Tensor) -> dict[int, f
     return {int(d): float((got[asked == d] == d).float().mean()) for d in asked.unique()}
 
 
+def partb_quality(weights: str | Path, per_digit: int = 10, guidance_scale: float = 5.0, seed: int = 0,
+                  fast: bool = False) -> dict[int, float]:
+    """Per-digit share of a class-conditioned Part B model's CFG samples read as the asked digit.
+
+    ``weights``: a file written by fundiff.train (e.g. data/partb/class_epoch20.safetensors); samples:
+    ``per_digit`` of every digit with solutions' DDPM sampler at ``guidance_scale`` (CPU generator
+    seeded ``seed``), fp32 unless ``fast`` (fundiff.fast's reduced-precision path)."""
+    from .fast import fast_model
+    from .impl import load_impl
+    from .train import load_weights
+
+    train = load_impl("solutions").train
+    model = load_weights(weights)
+    asked = torch.arange(10).repeat(per_digit)
+    c = F.one_hot(asked, 10).float()
+    gen = torch.Generator().manual_seed(seed)
+    schedule = train.ddpm_schedule(1e-4, 0.02, 300)
+    x = train.ddpm_sample(fast_model(model, enabled=fast), (len(asked), 1, 28, 28), schedule, gen, c=c,
+                          guidance_scale=guidance_scale)
+    return per_digit_accuracy(x.clamp(0, 1), asked)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m fundiff.metrics", description=__doc__.split("\n\n")[0])
-    p.add_argument("command", choices=["train", "check"])
+    p.add_argument("command", choices=["train", "check", "partb"],
+                   help="train the classifier, check it on the held-out digits, or read a Part B model's samples")
+    p.add_argument("weights", nargs="?", help="partb: a class-conditioned weights file")
+    p.add_argument("--per-digit", type=int, default=10)
+    p.add_argument("--gamma", type=float, default=5.0)
+    p.add_argument("--fast", action="store_true", help="partb: sample on the reduced-precision path")
     p.add_argument("--epochs", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -128,6 +155,15 @@ def main(argv=None) -> int:
         save_atomic(model.state_dict(), CLASSIFIER_PATH, meta)
         print(json.dumps(meta))
         print(f"trained in {time.perf_counter() - t0:.0f} s; held-out accuracy {acc:.2%} → {CLASSIFIER_PATH}")
+    elif args.command == "partb":
+        if not args.weights:
+            p.error("partb needs the weights file of a class-conditioned model")
+        t0 = time.perf_counter()
+        acc = partb_quality(args.weights, args.per_digit, args.gamma, args.seed, args.fast)
+        print(f"{args.weights}: γ={args.gamma:g}, {args.per_digit} per digit, seed {args.seed}, "
+              f"{'fast' if args.fast else 'fp32'} sampling ({time.perf_counter() - t0:.0f} s)")
+        print("per digit: " + "  ".join(f"{d}: {a:.0%}" for d, a in acc.items()))
+        print(f"overall: {sum(acc.values()) / len(acc):.1%}")
     else:
         xh, yh = load_digits("heldout")
         acc = (classify(xh) == yh).float().mean().item()
