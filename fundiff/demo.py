@@ -506,21 +506,11 @@ BLUR_SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0)
 
 
 def best_blur(ctx: Ctx, x_noisy, x0):
-    """(kernel, σ, blurred): the implementation's best_blur, or a search over its gaussian_blur."""
+    """(kernel, σ, blurred): the implementation's best_blur over the kernel/σ grid (scaled to the image)."""
     scale = ctx.model.image_shape[-1] / 28
     ks = tuple(2 * round((k - 1) / 2 * scale) + 1 for k in BLUR_KERNELS)
     ss = tuple(s * scale for s in BLUR_SIGMAS)
-    if ctx.has("denoise.best_blur"):
-        return ctx.f("denoise.best_blur")(x_noisy, x0, ks, ss)
-    blur = ctx.f("denoise.gaussian_blur")
-    best = None
-    for k in ks:
-        for s in ss:
-            y = blur(x_noisy, k, s)
-            err = float(((y - x0) ** 2).mean())
-            if best is None or err < best[0]:
-                best = (err, k, s, y)
-    return best[1:]
+    return ctx.f("denoise.best_blur")(x_noisy, x0, ks, ss)
 
 
 def sec_a12(ctx: Ctx):
@@ -532,7 +522,7 @@ def sec_a12(ctx: Ctx):
         blurred.append(y)
         cols.append(f"t = {t}: kernel {k}, σ = {s:g}")
     ctx.table("blur", cols, [("noisy", xs), ("Gaussian blur", blurred)],
-              f"Classical denoising of the test image ({label}) with your denoise.gaussian_blur: at each t the "
+              f"Classical denoising of the test image ({label}) with your denoise.best_blur: at each t the "
               f"kernel size and σ with the lowest error to the original, searched over kernels "
               f"{list(BLUR_KERNELS)} and σ {list(BLUR_SIGMAS)} (scaled to {ctx.model.image_shape[-1]} px).")
 
@@ -912,9 +902,12 @@ def sec_b122(ctx: Ctx):
 
 
 def ddpm_grid(ctx: Ctx, kind: str, epoch: int, n: int, c=None, guidance: float = 5.0):
-    """Sample with the implementation's ddpm_sample; returns (x, GIF frames)."""
+    """Sample with the implementation's ddpm_sample; returns (x, GIF frames, seconds)."""
+    from .train import COURSE
+
     model = sampling_model(ctx, partb_model(ctx, kind, epoch))
-    schedule = ctx.f("train.ddpm_schedule")(1e-4, 0.02, 300)
+    cfg = COURSE[kind]
+    schedule = ctx.f("train.ddpm_schedule")(cfg.beta1, cfg.beta2, cfg.num_ts)
     frames = []
 
     def keep(t, x):
@@ -934,20 +927,21 @@ def sec_b22(ctx: Ctx):
 TIME_SAMPLES = 20  # two rows of 10: the time model's samples (the class model's 40 are the slow part)
 
 
+def show_ddpm_samples(ctx: Ctx, kind: str, epoch: int, n: int, what: str, c=None, guidance: float = 5.0):
+    """The grid and the GIF of ``n`` DDPM samples of the shipped ``kind`` model after ``epoch``."""
+    x, frames, secs = ddpm_grid(ctx, kind, epoch, n, c=c, guidance=guidance)
+    ctx.image(f"samples_e{epoch}", x.clamp(0, 1),
+              f"After epoch {epoch}: {what} (T = 300, seed {ctx.seed}; {secs:.0f} s"
+              f"{', bfloat16 autocast' if ctx.fast else ''}).", nrow=10, value_range=(0, 1), scale=3)
+    ctx.gif(f"samples_e{epoch}", frames, f"The denoising after epoch {epoch}, every 10th step (GIF).",
+            nrow=10, value_range=(0, 1), scale=3)
+
+
 def sec_b23(ctx: Ctx):
     n = 10 if ctx.quick else TIME_SAMPLES
-
-    def after(epoch):
-        x, frames, secs = ddpm_grid(ctx, "time", epoch, n)
-        ctx.image(f"samples_e{epoch}", x.clamp(0, 1),
-                  f"After epoch {epoch}: {n} DDPM samples of the time-conditioned UNet (your train.ddpm_sample, "
-                  f"T = 300, x_T ~ N(0, I) down to t = 0; seed {ctx.seed}; {secs:.0f} s"
-                  f"{', bfloat16 autocast' if ctx.fast else ''}).", nrow=10, value_range=(0, 1), scale=3)
-        ctx.gif(f"samples_e{epoch}", frames, f"The denoising after epoch {epoch}, every 10th step (GIF).",
-                nrow=10, value_range=(0, 1), scale=3)
-
     for epoch in epochs_of(ctx, "time"):
-        ctx.part(after, epoch)
+        ctx.part(show_ddpm_samples, ctx, "time", epoch, n,
+                 f"{n} DDPM samples of the time-conditioned UNet (your train.ddpm_sample, x_T ~ N(0, I) down to t = 0)")
 
 
 def sec_b25(ctx: Ctx):
@@ -955,18 +949,10 @@ def sec_b25(ctx: Ctx):
     gamma = 5.0
     c = F.one_hot(torch.arange(10).repeat(per), 10).float()
     ctx.part(loss_curve, ctx, "class", "§2.4 class-conditioned UNet (D = 64)")
-
-    def after(epoch):
-        x, frames, secs = ddpm_grid(ctx, "class", epoch, len(c), c=c, guidance=gamma)
-        ctx.image(f"samples_e{epoch}", x.clamp(0, 1),
-                  f"After epoch {epoch}: {per} samples of every digit (columns 0–9) with classifier-free guidance "
-                  f"γ = {gamma:g} (your train.ddpm_sample / cfg_noise, T = 300, seed {ctx.seed}; {secs:.0f} s"
-                  f"{', bfloat16 autocast' if ctx.fast else ''}).", nrow=10, value_range=(0, 1), scale=3)
-        ctx.gif(f"samples_e{epoch}", frames, f"The guided denoising after epoch {epoch}, every 10th step (GIF).",
-                nrow=10, value_range=(0, 1), scale=3)
-
     for epoch in epochs_of(ctx, "class"):
-        ctx.part(after, epoch)
+        ctx.part(show_ddpm_samples, ctx, "class", epoch, len(c),
+                 f"{per} samples of every digit (columns 0–9) with classifier-free guidance γ = {gamma:g} "
+                 "(your train.ddpm_sample / cfg_noise)", c=c, guidance=gamma)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -122,14 +122,15 @@ def partb_quality(weights: str | Path, per_digit: int = 10, guidance_scale: floa
     seeded ``seed``), fp32 unless ``fast`` (fundiff.fast's reduced-precision path)."""
     from .fast import fast_model
     from .impl import load_impl
-    from .train import load_weights
+    from .train import COURSE, load_weights
 
     train = load_impl("solutions").train
     model = load_weights(weights)
+    cfg = COURSE["class"]
     asked = torch.arange(10).repeat(per_digit)
     c = F.one_hot(asked, 10).float()
     gen = torch.Generator().manual_seed(seed)
-    schedule = train.ddpm_schedule(1e-4, 0.02, 300)
+    schedule = train.ddpm_schedule(cfg.beta1, cfg.beta2, cfg.num_ts)
     x = train.ddpm_sample(fast_model(model, enabled=fast), (len(asked), 1, 28, 28), schedule, gen, c=c,
                           guidance_scale=guidance_scale)
     return per_digit_accuracy(x.clamp(0, 1), asked)

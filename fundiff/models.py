@@ -420,6 +420,22 @@ def load_pretrained(name: str = "bundled", device=None, **kw) -> PretrainedModel
     raise ValueError(f"unknown pretrained model {name!r}: expected 'bundled', 'deepfloyd' or 'gaussian'")
 
 
+def tiny_if_unet(seed: int, sample_size: int, embed_dim: int, in_channels: int, **extra):
+    """A tiny UNet2DConditionModel with IF's layout in miniature (6 output channels: ε̂ and v,
+    cross-attention on a text embedding projected like IF's), initialised from ``seed`` without
+    touching the caller's global RNG (diffusers initialises from the global generator)."""
+    from diffusers import UNet2DConditionModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return UNet2DConditionModel(
+            sample_size=sample_size, in_channels=in_channels, out_channels=6, layers_per_block=1,
+            block_out_channels=(16, 32), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), norm_num_groups=8, cross_attention_dim=16,
+            attention_head_dim=4, encoder_hid_dim=embed_dim, encoder_hid_dim_type="text_proj", **extra,
+        ).eval()
+
+
 def tiny_if_parts(seed: int = 0, sample_size: int = 16, embed_dim: int = 32, seq_len: int = 77):
     """A tiny IF-shaped stage 1 for offline tests: (unet, scheduler, prompt_embeds).
 
@@ -429,17 +445,9 @@ def tiny_if_parts(seed: int = 0, sample_size: int = 16, embed_dim: int = 32, seq
     (DDPM, squaredcos_cap_v2, 1000 steps, learned_range) with thresholding and clipping off.
     prompt_embeds: {"": …, "a high quality photo": …, "an oil painting": …} drawn from ``seed``.
     """
-    from diffusers import DDPMScheduler, UNet2DConditionModel
+    from diffusers import DDPMScheduler
 
-    torch.manual_seed(seed)  # diffusers initialises from the global generator
-    state = torch.random.get_rng_state()
-    unet = UNet2DConditionModel(
-        sample_size=sample_size, in_channels=3, out_channels=6, layers_per_block=1,
-        block_out_channels=(16, 32), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), norm_num_groups=8, cross_attention_dim=16,
-        attention_head_dim=4, encoder_hid_dim=embed_dim, encoder_hid_dim_type="text_proj",
-    ).eval()
-    torch.random.set_rng_state(state)
+    unet = tiny_if_unet(seed, sample_size, embed_dim, in_channels=3)
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
                               variance_type="learned_range", thresholding=False, clip_sample=False)
     g = torch.Generator().manual_seed(seed + 1)
@@ -465,18 +473,9 @@ def save_tiny_if_stage2(path, seed: int = 0, sample_size: int = 32, embed_dim: i
     """Write a tiny IF-shaped stage 2 (IFSuperResolutionPipeline: a 6-in / 6-out UNet conditioned on
     the noise level of the upsampled image, the learned_range scheduler and the image-noising one) to
     ``path`` with ``save_pretrained``: ``load_deepfloyd(stage2=path)`` upsamples to ``sample_size``."""
-    from diffusers import DDPMScheduler, IFSuperResolutionPipeline, UNet2DConditionModel
+    from diffusers import DDPMScheduler, IFSuperResolutionPipeline
 
-    torch.manual_seed(seed)
-    state = torch.random.get_rng_state()
-    unet = UNet2DConditionModel(
-        sample_size=sample_size, in_channels=6, out_channels=6, layers_per_block=1,
-        block_out_channels=(16, 32), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), norm_num_groups=8, cross_attention_dim=16,
-        attention_head_dim=4, encoder_hid_dim=embed_dim, encoder_hid_dim_type="text_proj",
-        class_embed_type="timestep",
-    ).eval()
-    torch.random.set_rng_state(state)
+    unet = tiny_if_unet(seed, sample_size, embed_dim, in_channels=6, class_embed_type="timestep")
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
                               variance_type="learned_range", thresholding=False, clip_sample=False)
     noising = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")

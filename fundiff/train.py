@@ -19,7 +19,6 @@ import json
 import shutil
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -87,7 +86,7 @@ def batch_loss(cfg: TrainConfig, model, x0, labels, gen: torch.Generator, schedu
     order (noise, then t, then the class-drop mask), so runs and resumed runs repeat exactly."""
     train = load_impl(impl or "solutions").train
     B = x0.shape[0]
-    noise = torch.randn(x0.shape, generator=gen).to(x0.device, memory_format=torch.preserve_format)
+    noise = torch.randn(x0.shape, generator=gen).to(x0.device)
     if x0.is_contiguous(memory_format=torch.channels_last):
         noise = noise.contiguous(memory_format=torch.channels_last)
     if cfg.kind == "denoiser":
@@ -127,8 +126,8 @@ def restore(cfg: TrainConfig, model, path: Path) -> dict:
     saved = load_state(path)
     saved_cfg = json.loads(saved["config"])
     mine = asdict(cfg)
-    diff = {k: (saved_cfg.get(k), mine[k]) for k in mine if k not in ("epochs", "sample_epochs")
-            and saved_cfg.get(k) != mine[k] and not (isinstance(mine[k], tuple))}
+    diff = {k: (saved_cfg.get(k), mine[k]) for k in mine
+            if k not in ("epochs", "sample_epochs") and saved_cfg.get(k) != mine[k]}
     if diff:
         raise ValueError(f"cannot resume {path}: its run used other settings ({diff}, saved vs asked)")
     model.load_state_dict(saved["model"])

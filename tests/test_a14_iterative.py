@@ -4,7 +4,7 @@ import torch
 
 from fundiff.grading import GradingError, call, compare, graded
 from fundiff.grading.cases import check_case
-from fundiff.grading.cases.part_a import cosine_alphas_cumprod, gaussian, gaussian_model, gen
+from fundiff.grading.cases.part_a import gaussian, gaussian_model, gen
 
 HINT_TS = "range(990, 0, -30) stops at 30: range's end is exclusive, so go to -1 to include t = 0"
 HINT_VAR = ("the variance of the step from t to t′ uses ᾱ_t and ᾱ_t′ of the NEXT strided timestep t′ (not t − 1): "

@@ -1,6 +1,4 @@
 """A1.6 — classifier-free guidance ε = ε_u + γ(ε_c − ε_u); the whole CFG loop against diffusers' IFPipeline."""
-import torch
-
 from fundiff.grading import call, compare, graded
 from fundiff.grading.cases import check_case
 from fundiff.grading.cases.part_a import gaussian, gaussian_model, gen

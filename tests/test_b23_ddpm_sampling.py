@@ -4,7 +4,7 @@ import torch
 
 from fundiff.grading import GradingError, call, compare, graded
 from fundiff.grading.cases import check_case, load_reference
-from fundiff.grading.cases.part_b import (SAMPLE_SHAPE, TINY_T, OracleEps, TinyEps, digits, gaussian,
+from fundiff.grading.cases.part_b import (TINY_T, OracleEps, TinyEps, digits, gaussian,
                                           record_sampling, tiny_schedule)
 
 STEP_HINT = ("x̂₀ = estimate_x0(x_t, ε̂, t, ᾱ); x_{t−1} = posterior_mean(x̂₀, x_t, t, t − 1, ᾱ) + √β_t·z, "

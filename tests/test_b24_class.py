@@ -1,7 +1,7 @@
 """B2.4 — class conditioning: the class vector with dropout, the class-conditioned UNet, and the loss."""
 import torch
 
-from fundiff.grading import GradingError, compare, graded
+from fundiff.grading import GradingError, graded
 from fundiff.grading.cases import check_case
 from fundiff.grading.cases.part_b import (build_unet, check_gradients_reach_every_parameter, check_module,
                                           check_unet_shapes, run_module, unet_inputs)

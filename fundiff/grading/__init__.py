@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from ..impl import ImplError
-from .sections import SECTIONS, section_title
+from .sections import section_title
 
 __all__ = ["GradingError", "graded", "call", "compare", "get_function", "current_hint"]
 
