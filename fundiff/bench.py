@@ -19,7 +19,13 @@ Workloads (``--workloads``, default all):
                   solutions' denoise.sample + guidance.cfg_estimator
 
 Baseline = float32, NCHW, eager, the same model, optimizer and sampler code (``--no-fast``).
-Fast = what ``python -m fundiff.train`` and the demo use by default (see :mod:`fundiff.fast`).
+Fast = what ``python -m fundiff.train`` and the demo use by default on a CPU (see :mod:`fundiff.fast`).
+For training it also prints the kernel CPU time and minor page faults per step: PyTorch's CPU
+allocator returns large float32 blocks to the OS and faults them back in (zeroed) at the next step,
+a real cost of the plain baseline that bfloat16's halved tensors mostly avoid.
+
+``--device cuda`` runs the same workloads on a GPU (fast = its mixed precision; no conv
+micro-benchmark there).
 """
 from __future__ import annotations
 
@@ -39,6 +45,32 @@ from .impl import load_impl
 
 WORKLOADS = ("conv", "train-time", "train-class", "train-denoiser", "sample-partb", "sample-parta")
 CL = torch.channels_last
+
+
+def synced(fn, device):
+    """fn followed by a wait for the device (CUDA runs asynchronously)."""
+    if torch.device(device).type != "cuda":
+        return fn
+
+    def run():
+        out = fn()
+        torch.cuda.synchronize()
+        return out
+
+    return run
+
+
+def step_rusage(fn, n: int = 2) -> dict:
+    """Kernel CPU seconds and minor page faults per call of fn (mean of n calls; Unix only)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return {"sys_s": float("nan"), "minor_faults": float("nan")}
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    for _ in range(n):
+        fn()
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    return {"sys_s": (r1.ru_stime - r0.ru_stime) / n, "minor_faults": (r1.ru_minflt - r0.ru_minflt) / n}
 
 
 def count_flops(fn) -> int:
@@ -147,13 +179,13 @@ def train_step_fn(kind: str, fast: bool, hidden: int | None = None, batch_size: 
 # Sampling
 # ---------------------------------------------------------------------------------------------
 
-def partb_sample_fn(fast: bool, steps: int, n: int = 40, hidden: int = 64, seed: int = 180):
+def partb_sample_fn(fast: bool, steps: int, n: int = 40, hidden: int = 64, seed: int = 180, device: str = "cpu"):
     """One run of solutions' ddpm_sample with CFG (γ=5) for n digits over ``steps`` timesteps (the
     class-conditioned UNet, eval mode; its work per step is that of the T = 300 schedule)."""
     S = load_impl("solutions")
     torch.manual_seed(0)
-    model = S.unet.ClassConditionalUNet(1, 10, hidden).eval()
-    model = fastmod.fast_model(model, enabled=fast)
+    model = S.unet.ClassConditionalUNet(1, 10, hidden).eval().to(device)
+    model = fastmod.fast_model(model, device, enabled=fast)
     schedule = S.train.ddpm_schedule(1e-4, 0.02, steps)
     c = F.one_hot(torch.arange(n) % 10, 10).float()
 
@@ -165,14 +197,14 @@ def partb_sample_fn(fast: bool, steps: int, n: int = 40, hidden: int = 64, seed:
 
 
 def parta_sample_fn(fast: bool, n: int = 64, prompt: str = "7", guidance_scale: float = 7.0, seed: int = 180,
-                    steps: int | None = None):
+                    steps: int | None = None, device: str = "cpu"):
     """One run of Part A's loop (solutions' denoise.sample with guidance.cfg_estimator) on the
     bundled model: n digits of ``prompt`` over the strided timesteps 990, 960, …, 0 (34 steps), or
     the first ``steps`` of them."""
     from .models import load_pretrained
 
     S = load_impl("solutions")
-    pm = load_pretrained("bundled", device="cpu")
+    pm = load_pretrained("bundled", device=device)
     pm = fastmod.fast_model(pm, enabled=fast)
     timesteps = S.denoise.strided_timesteps()
     if steps is not None:
@@ -180,7 +212,8 @@ def parta_sample_fn(fast: bool, n: int = 64, prompt: str = "7", guidance_scale: 
     est = S.guidance.cfg_estimator(pm.estimator(prompt), pm.estimator(pm.null_prompt), guidance_scale)
 
     def run():
-        return S.denoise.sample(est, (n, 1, 28, 28), timesteps, pm.alphas_cumprod, torch.Generator().manual_seed(seed))
+        return S.denoise.sample(est, (n, 1, 28, 28), timesteps, pm.alphas_cumprod, torch.Generator().manual_seed(seed),
+                                device=device)
 
     return run, len(timesteps)
 
@@ -250,13 +283,19 @@ def main(argv=None) -> int:
     p.add_argument("--parta-steps", type=int, default=None, help="Part A loop steps timed (default: all 34)")
     p.add_argument("--full", action="store_true", help="time complete T=300 Part B sampling runs")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda: on CUDA the fast path is the GPU's "
+                                                    "mixed precision and the conv micro-benchmark is skipped")
     p.add_argument("--no-flops", action="store_true", help="skip counting FLOPs")
     p.add_argument("--json", help="also write the results to this JSON file")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    device = "cpu"
+    device = args.device
+    if torch.device(device).type == "cuda":
+        if not torch.cuda.is_available():
+            p.error("--device cuda: no CUDA device here")
+        args.workloads = [w for w in args.workloads if w != "conv"]
     info = {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.processor() or platform.machine(),
             "fast_settings": fastmod.settings(device), "bf16_native": fastmod.bf16_supported("cpu")}
     print("fundiff.bench — plain float32 NCHW eager (baseline) vs the fast path, side by side", flush=True)
@@ -279,7 +318,7 @@ def main(argv=None) -> int:
             for k in ("peak_fp32", "peak_bf16"):
                 conv[k] = max(c[k] for c in convs)
 
-    if "conv" in args.workloads or any(w != "conv" for w in args.workloads):
+    if device == "cpu" and ("conv" in args.workloads or any(w != "conv" for w in args.workloads)):
         conv = conv_throughput(args.repeats)
         convs.append(dict(conv))
         results["conv"] = conv
@@ -293,22 +332,27 @@ def main(argv=None) -> int:
     for kind, name in [("time", "train-time"), ("class", "train-class"), ("denoiser", "train-denoiser")]:
         if name not in args.workloads:
             continue
-        base, bs = train_step_fn(kind, False)
-        fast, _ = train_step_fn(kind, True)
+        base, bs = train_step_fn(kind, False, device=device)
+        fast, _ = train_step_fn(kind, True, device=device)
         flops = 0 if args.no_flops else count_flops(base)
         iters = max(1, args.iters // 2) if kind == "denoiser" else args.iters  # 8x the work per step
-        t = interleaved({"base": base, "fast": fast}, args.repeats, iters)
+        t = interleaved({"base": synced(base, device), "fast": synced(fast, device)}, args.repeats, iters)
+        ru = {k: step_rusage(f) for k, f in (("base", base), ("fast", fast))}
         r = row(name, bs, t["base"], t["fast"], flops / bs, bs, conv,
-                note=f"step: {t['base']:.3f} s baseline, {t['fast']:.3f} s fast")
+                note=f"step: {t['base']:.3f} s baseline, {t['fast']:.3f} s fast; per step in the kernel "
+                     f"(page faults of fresh allocations): baseline {ru['base']['sys_s']:.3f} s CPU, "
+                     f"{ru['base']['minor_faults']:.0f} faults; fast {ru['fast']['sys_s']:.3f} s, "
+                     f"{ru['fast']['minor_faults']:.0f}")
+        r["rusage"] = ru
         results["rows"].append(r)
         print_row(r)
         remeasure_conv()
 
     if "sample-partb" in args.workloads:
         steps = 300 if args.full else args.sample_steps
-        base, fast = partb_sample_fn(False, steps), partb_sample_fn(True, steps)
+        base, fast = partb_sample_fn(False, steps, device=device), partb_sample_fn(True, steps, device=device)
         flops = 0 if args.no_flops else count_flops(base)
-        t = interleaved({"base": base, "fast": fast}, args.repeats, 1)
+        t = interleaved({"base": synced(base, device), "fast": synced(fast, device)}, args.repeats, 1)
         scale = 300 / steps
         r = row("sample-partb", 40, t["base"] * scale, t["fast"] * scale, flops * scale / 40, 40, conv,
                 note=f"40 digits, T=300, CFG: {t['base'] * scale:.1f} s baseline, {t['fast'] * scale:.1f} s fast"
@@ -322,15 +366,17 @@ def main(argv=None) -> int:
         if why:
             print(f"sample-parta    skipped: {why}", flush=True)
         else:
-            (base, k), (fast, _) = parta_sample_fn(False, steps=args.parta_steps), parta_sample_fn(True, steps=args.parta_steps)
+            (base, k), (fast, _) = (parta_sample_fn(False, steps=args.parta_steps, device=device),
+                                    parta_sample_fn(True, steps=args.parta_steps, device=device))
             total = len(load_impl("solutions").denoise.strided_timesteps())
             flops = 0 if args.no_flops else count_flops(base)
-            t = interleaved({"base": base, "fast": fast}, args.repeats, 1)
+            t = interleaved({"base": synced(base, device), "fast": synced(fast, device)}, args.repeats, 1)
             scale = total / k
             r = row("sample-parta", 64, t["base"] * scale, t["fast"] * scale, flops * scale / 64, 64, conv,
                     note=f"64 digits, {total} steps, CFG: {t['base'] * scale:.1f} s baseline, {t['fast'] * scale:.1f} s fast"
                          + ("" if k == total else f" (timed {k} steps, scaled to {total})")
-                         + "; bundled model, fast = bf16 autocast in NCHW (its GroupNorm is slow in channels_last)")
+                         + "; bundled model, fast = its bf16 copy traced with TorchScript, NCHW (GroupNorm is slow "
+                           "in channels_last)")
             results["rows"].append(r)
             print_row(r)
             remeasure_conv()

@@ -682,6 +682,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--path", type=Path, default=BUNDLED_DIR)
+    p.add_argument("--fast", action="store_true", help="sample on the fast path (fundiff.fast: bf16, traced)")
     p = sub.add_parser("bench", help="sampling speed: ours vs a diffusers DDPMScheduler loop")
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--gamma", type=float, default=5.0)
@@ -698,7 +699,12 @@ def main(argv=None) -> int:
     elif args.cmd == "quality":
         if args.threads:
             torch.set_num_threads(args.threads)
-        quality(load_bundled("cpu", args.path), args.gammas, args.n, args.seed)
+        model = load_bundled("cpu", args.path)
+        if args.fast:
+            from .fast import fast_model
+
+            model = fast_model(model)
+        quality(model, args.gammas, args.n, args.seed)
     elif args.cmd == "bench":
         bench(args.n, args.gamma, args.repeats, args.threads)
     elif args.cmd == "examples":

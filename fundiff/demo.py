@@ -146,6 +146,8 @@ class Ctx:
                 kw = {"path": self.args.bundled_path}
             try:
                 self._model = load_pretrained(self.args.model, device=self.device, **kw)
+                if self.fast and self.args.model == "bundled":
+                    self._model = fast_model(self._model)  # bf16 sampling on the CPU (fundiff.fast)
             except Exception as err:  # noqa: BLE001 - shown on the page, once
                 self._model_error = err
         if self._model_error is not None:
@@ -1050,7 +1052,7 @@ def page_meta(ctx: Ctx, total: float, argv: list[str]) -> list[str]:
         f"Command: <code>{e(cmd)}</code>",
         f"Implementation: <code>{e(str(ctx.impl.path))}</code> · model: <code>{e(model)}</code> · "
         f"seed {ctx.seed} · device {e(str(ctx.device))} · "
-        f"{'reduced-precision sampling (bfloat16 autocast) for Part B' if ctx.fast else 'float32 throughout'}"
+        f"{'reduced-precision sampling (bfloat16 autocast) for Part A and Part B' if ctx.fast else 'float32 throughout'}"
         f"{' · Part B trained from scratch (--train)' if ctx.args.train else ''}"
         f"{' · quick (reduced) run' if ctx.quick else ''}",
         f"Written {time.strftime('%Y-%m-%d %H:%M:%S')} in {total:.1f} s on {e(platform.machine())} "
@@ -1076,8 +1078,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--train", action="store_true",
                    help="train Part B from scratch with fundiff.train (course settings; slow) instead of loading "
                         "the shipped checkpoints")
-    p.add_argument("--fast", dest="fast", action="store_true", default=True,
-                   help="reduced-precision (bfloat16) sampling for Part B (default)")
+    p.add_argument("--fast", dest="fast", action="store_true", default=None,
+                   help="reduced-precision sampling (fundiff.fast) for Part A's bundled model and Part B "
+                        "(default on a CPU; on CUDA it does not pay for these small models)")
     p.add_argument("--no-fast", dest="fast", action="store_false", help="float32 everywhere")
     p.add_argument("--quick", action="store_true", help="a reduced run: fewer pictures per section (for tests)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
@@ -1117,6 +1120,10 @@ def main(argv=None, started: float | None = None) -> int:
         return 2
     sections = select_sections(args.sections)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.fast is None:
+        from .fast import default_enabled
+
+        args.fast = default_enabled(device)
     out = Path(args.out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     ctx = Ctx(args=args, out=out, impl=impl, device=device)

@@ -18,6 +18,11 @@ is unchanged up to bfloat16 rounding):
   reorder before and after every convolution, and a slower backward pass) — except for networks
   with GroupNorm (the diffusers UNets of Part A), whose CPU kernel is 10-30× slower on NHWC
   tensors: those stay NCHW (:func:`prefers_channels_last`).
+- **training on the CPU** (:class:`CPUKernels`, inside :func:`precision`): three ops of a
+  channels_last step run on the kernel that is fastest for them, computing the same function —
+  GELU on the contiguous NHWC view (PyTorch's CPU GELU takes a 2× slower path for channels_last
+  strides), channel concatenation handing channels_last gradients to the skip connections, and the
+  UNet's Unflatten (a ConvTranspose2d on a 1×1 input) as one matrix product.
 - **in eval() mode without gradients** (sampling), :func:`fast_model` runs a folded copy of the
   model: every ``Conv2d``/``ConvTranspose2d`` → ``BatchNorm2d`` → ``GELU``/``ReLU``/``SiLU`` run of an
   ``nn.Sequential`` becomes ONE oneDNN convolution with the batch norm folded into its weights,
@@ -25,7 +30,16 @@ is unchanged up to bfloat16 rounding):
       W' = W·γ/√(σ²+ε),   b' = (b − μ)·γ/√(σ²+ε) + β,
 
   and the activation as its post-op (the exact same function: erf GELU stays erf GELU).  The copy
-  is rebuilt whenever the model's weights change (a training step, ``load_state_dict``).
+  is rebuilt whenever the model's weights change (a training step, ``load_state_dict``); on a CPU
+  with native bf16 its weights are stored in bfloat16 (folded in float32 first).
+- **GroupNorm networks** (the diffusers UNets of Part A) stay NCHW, and on a CPU with native bf16
+  their bf16 inference copy runs traced and frozen with TorchScript, one trace per input signature
+  (:meth:`FastModel._traced_forward`): a step of the bundled model is ~250 small ops, and without
+  Python between them (and with oneDNN's weights packed once) sampling runs ~1.3× faster than the
+  eager bf16 copy.  Where tracing fails, the eager copy runs (with a warning).
+- **where it is on by default** (:func:`default_enabled`): on the CPU.  On CUDA the same code runs
+  the GPU's mixed precision when asked (``--fast``), but for these small models it measured slower
+  than float32 on an H100, so it is off there by default.
 
 Tried and left out, because they did not pay on a 2-core AVX-512 laptop-class CPU: ``torch.compile``
 (inductor; minutes of compilation, and the compiled UNet step and BatchNorm+GELU were slower than
@@ -37,15 +51,16 @@ eager oneDNN), the fused Adam kernel (< 1 % of a step), float16 on the CPU (no n
 from __future__ import annotations
 
 import copy
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
-__all__ = ["fast_model", "precision", "fast_dtype", "bf16_supported", "FastModel", "fuse_for_inference",
-           "prefers_channels_last", "settings"]
+__all__ = ["fast_model", "precision", "fast_dtype", "bf16_supported", "default_enabled", "CPUKernels",
+           "FastModel", "fuse_for_inference", "prefers_channels_last", "settings"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,12 +94,127 @@ def fast_dtype(device, training: bool = False) -> torch.dtype | None:
     return None
 
 
+def default_enabled(device) -> bool:
+    """Whether the fast path is on by default on ``device``: on a CPU, yes (bfloat16 autocast where
+    the CPU has native bf16, channels_last everywhere); on CUDA, no — for the course's small models
+    (28×28, batch ≤ 128) a GPU step is kernel-launch bound and autocast only adds casts: measured on an
+    H100 (``python -m fundiff.bench --device cuda``) training ran at 0.90–0.95× and bundled-model
+    sampling at 0.76× of float32 (Part B sampling 1.09×).  ``--fast`` turns it on there (the GPU's own
+    mixed precision); DeepFloyd IF runs in float16 on CUDA by its own dtype."""
+    return torch.device(device).type == "cpu"
+
+
 def precision(device, enabled: bool = True, training: bool = False):
-    """The autocast context of the fast path on ``device`` (see :func:`fast_dtype`); a no-op context
-    when ``enabled`` is False or the device has no fast reduced precision."""
+    """The context of the fast path on ``device``: autocast to :func:`fast_dtype`, and for training on
+    the CPU :class:`CPUKernels` (the fastest kernel for three ops of a channels_last step, same function).
+    A no-op context when ``enabled`` is False or the device has no fast reduced precision."""
     device = torch.device(device)
     dtype = fast_dtype(device, training) if enabled else None
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+    if dtype is None:
+        return nullcontext()
+    if device.type != "cpu":
+        return torch.autocast(device.type, dtype=dtype)
+    if not training:
+        return torch.autocast("cpu", dtype=dtype)
+    stack = ExitStack()
+    stack.enter_context(torch.autocast("cpu", dtype=dtype))
+    stack.enter_context(CPUKernels())
+    return stack
+
+
+# ---------------------------------------------------------------------------------------------
+# Training on the CPU: the fastest kernel for the same function
+# ---------------------------------------------------------------------------------------------
+
+def _is_nhwc(x) -> bool:
+    """A 4-D tensor laid out channels_last (and not also NCHW-contiguous, as (B, C, 1, 1) is)."""
+    return (isinstance(x, torch.Tensor) and x.ndim == 4 and not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last))
+
+
+def gelu_nhwc(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
+    """GELU(x) for x: (B, C, H, W) in channels_last, computed on its contiguous (B, H, W, C) view.
+
+    Elementwise: bit for bit the values of ``F.gelu`` on the same numbers laid out NCHW (the
+    vectorized kernel the plain path runs).  On channels_last strides PyTorch's CPU kernel takes
+    another path, about 2× slower forward and backward on (128, 64, 28, 28) bf16 (and rounding about
+    one bf16 value in 20,000 one ulp apart).  Autograd differentiates through the two permutes."""
+    return F.gelu(x.permute(0, 2, 3, 1), approximate=approximate).permute(0, 3, 1, 2)
+
+
+class _CatChannelsLast(torch.autograd.Function):
+    """torch.cat(xs, dim=1) whose backward gives each input a channels_last-contiguous gradient
+    (a plain cat hands out strided channel slices of the NHWC gradient, and the elementwise kernels
+    that consume them — gradient accumulation of the skip connections, GELU backward — run several
+    times slower on such strides)."""
+
+    @staticmethod
+    def forward(ctx, *xs):
+        ctx.sizes = [x.shape[1] for x in xs]
+        return torch.cat(xs, dim=1)
+
+    @staticmethod
+    def backward(ctx, g):
+        grads, lo = [], 0
+        for n in ctx.sizes:
+            grads.append(g[:, lo:lo + n].contiguous(memory_format=torch.channels_last))
+            lo += n
+        return tuple(grads)
+
+
+def cat_channels_nhwc(xs) -> torch.Tensor:
+    """cat(xs, dim=1) of channels_last tensors (B, C_i, H, W) → (B, ΣC_i, H, W), channels_last,
+    with channels_last gradients (:class:`_CatChannelsLast`)."""
+    return _CatChannelsLast.apply(*xs)
+
+
+def conv_transpose_1x1_as_matmul(x, weight, bias=None):
+    """ConvTranspose2d with kernel = stride = k, no padding, on a 1×1 input (the UNet's Unflatten):
+    y[b, o, p, q] = bias[o] + Σ_i x[b, i] · W[i, o, p, q], i.e. one matrix product
+    (B, I) @ (I, O·k·k).  x: (B, I, 1, 1), weight: (I, O, k, k) → (B, O, k, k) channels_last.
+    oneDNN runs this shape as a strided deconvolution, 5-10× slower in training (backward weights)."""
+    B, I = x.shape[:2]
+    _, O, kh, kw = weight.shape
+    y = (x.reshape(B, I) @ weight.reshape(I, O * kh * kw)).view(B, O, kh, kw)
+    if bias is not None:
+        y = y + bias.to(y.dtype).view(1, O, 1, 1)
+    return y.contiguous(memory_format=torch.channels_last)
+
+
+def _unflatten_like(args, kwargs) -> bool:
+    x, w = args[0], args[1]
+    names = ("bias", "stride", "padding", "output_padding", "groups", "dilation")
+    p = dict(zip(names, args[2:]), **kwargs)
+
+    def pair(v, default):
+        v = default if v is None else v
+        return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+    return (isinstance(x, torch.Tensor) and x.ndim == 4 and x.shape[-2:] == (1, 1) and isinstance(w, torch.Tensor)
+            and w.ndim == 4 and pair(p.get("stride"), 1) == tuple(w.shape[-2:]) and pair(p.get("padding"), 0) == (0, 0)
+            and pair(p.get("output_padding"), 0) == (0, 0) and pair(p.get("dilation"), 1) == (1, 1)
+            and p.get("groups", 1) == 1)
+
+
+class CPUKernels(TorchFunctionMode):
+    """Inside the fast path's CPU context, three ops run on the kernel that is fastest for them on a
+    channels_last training step, computing the same function (tests/test_fast.py checks each against
+    the plain op, values and gradients): ``F.gelu`` → :func:`gelu_nhwc`, ``torch.cat(dim=1)`` →
+    :func:`cat_channels_nhwc`, and the Unflatten ``F.conv_transpose2d`` →
+    :func:`conv_transpose_1x1_as_matmul`.  Any other call, and these on other layouts, pass through."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.gelu and args and _is_nhwc(args[0]):
+            return gelu_nhwc(*args, **kwargs)
+        if func is torch.cat and args and kwargs.get("dim", args[1] if len(args) > 1 else 0) in (1, -3) \
+                and isinstance(args[0], (list, tuple)) and len(args[0]) > 1 and all(_is_nhwc(x) for x in args[0]) \
+                and "out" not in kwargs:
+            return cat_channels_nhwc(args[0])
+        if func is F.conv_transpose2d and _unflatten_like(args, kwargs):
+            bias = kwargs.get("bias", args[2] if len(args) > 2 else None)
+            return conv_transpose_1x1_as_matmul(args[0], args[1], bias)
+        return func(*args, **kwargs)
 
 
 def settings(device="cpu", enabled: bool = True) -> dict:
@@ -258,6 +388,32 @@ def _to_float32(out, like_dtype=torch.float32):
     return out
 
 
+class _SampleOnly(nn.Module):
+    """net(sample, timestep[, class_labels]) → the predicted tensor (for tracing)."""
+
+    def __init__(self, net: nn.Module, with_labels: bool):
+        super().__init__()
+        self.net, self.with_labels = net, with_labels
+
+    def forward(self, x, t, labels=None):
+        if self.with_labels:
+            return self.net(x, t, class_labels=labels, return_dict=False)[0]
+        return self.net(x, t, return_dict=False)[0]
+
+
+def _trace_frozen(net: nn.Module, x, t, labels=None):
+    """``net`` (eval, bf16 weights) traced on these example inputs, frozen and optimized for inference."""
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation notes; the TracerWarnings are about
+        # shape-dependent branches, fixed by tracing once per input signature
+        wrapper = _SampleOnly(net, labels is not None).eval()
+        example = (x, t) if labels is None else (x, t, labels)
+        traced = torch.jit.trace(wrapper, example, check_trace=False)
+        return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+
+
 class FastModel(nn.Module):
     """``model`` on the fast path: its forward under :func:`precision` with 4-D float inputs in the
     model's fast memory format (:func:`prefers_channels_last`), returning float32 (contiguous) outputs.  The wrapped model is a submodule, so
@@ -285,6 +441,8 @@ class FastModel(nn.Module):
         self.fuse = bool(fuse) and self.enabled
         self.channels_last = prefers_channels_last(model) if channels_last is None else bool(channels_last)
         self._fused = None  # (key, fused copy)
+        self._traced = {}   # call signature → TorchScript module (see _traced_forward)
+        self._trace_failed = None
         self.training = model.training
         if self.enabled and self.channels_last:
             model.to(memory_format=torch.channels_last)  # the same values, NHWC strides
@@ -304,6 +462,7 @@ class FastModel(nn.Module):
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         self._fused = None
+        self._traced = {}
         return self.model.load_state_dict(state_dict, strict=strict, assign=assign)
 
     def extra_repr(self) -> str:
@@ -318,8 +477,55 @@ class FastModel(nn.Module):
         """The folded/fused eval copy (built or rebuilt on demand)."""
         key = self._weights_key()
         if self._fused is None or self._fused[0] != key:
-            self._fused = (key, fuse_for_inference(self.model, self.channels_last)[0])
+            net = fuse_for_inference(self.model, self.channels_last)[0]
+            if self.device.type == "cpu" and fast_dtype(self.device) == torch.bfloat16:
+                # weights stored in bf16 (folded in float32 first): autocast's per-call casts of every
+                # weight become no-ops.  nn.Module.to, not a library's own .to (diffusers warns there).
+                nn.Module.to(net, torch.bfloat16)
+            self._fused = (key, net)
         return self._fused[1]
+
+    # -- the traced inference copy (GroupNorm networks: the diffusers UNets of Part A) -------------
+    TRACE_CACHE = 8  # call signatures kept
+
+    def _traced_forward(self, args, kwargs):
+        """``unet(sample, timestep, class_labels=…, return_dict=False)`` of a diffusers-style network on
+        a CPU with native bf16, run by its bf16 inference copy traced and frozen with TorchScript
+        (``torch.jit.trace`` → ``freeze`` → ``optimize_for_inference``: no Python between the ~250 ops
+        of a step, oneDNN weights packed once).  One trace per call signature (every shape and dtype,
+        which is all that the network's Python branches depend on), rebuilt when the weights change.
+        Returns None where it does not apply or tracing fails (then the eager fused copy runs)."""
+        if (self.device.type != "cpu" or fast_dtype(self.device) != torch.bfloat16 or self._trace_failed
+                or len(args) != 2 or set(kwargs) - {"class_labels", "return_dict"} or kwargs.get("return_dict", True)
+                or not hasattr(self.model, "config")):
+            return None
+        x, t = args
+        labels = kwargs.get("class_labels")
+        if not (isinstance(x, torch.Tensor) and x.ndim == 4 and x.is_floating_point()) or \
+                not (labels is None or isinstance(labels, torch.Tensor)):
+            return None
+        t = t if isinstance(t, torch.Tensor) else torch.tensor(t)
+        sig = lambda a: None if a is None else (tuple(a.shape), a.dtype)  # noqa: E731
+        key = (self._weights_key(), sig(x), sig(t), sig(labels))
+        traced = self._traced.get(key)
+        xb = x.to(torch.bfloat16).contiguous()
+        if traced is None:
+            try:
+                traced = _trace_frozen(self.inference_model(), xb, t, labels)
+            except Exception as err:  # noqa: BLE001 - any failure: the eager path
+                import warnings
+
+                self._trace_failed = f"{type(err).__name__}: {err}"
+                warnings.warn(f"fundiff.fast: tracing {type(self.model).__name__} failed ({self._trace_failed}); "
+                              "sampling on the eager fast path instead", RuntimeWarning, stacklevel=3)
+                return None
+            if len(self._traced) >= self.TRACE_CACHE or any(k[0] != key[0] for k in self._traced):
+                self._traced = {k: v for k, v in self._traced.items() if k[0] == key[0]}
+                while len(self._traced) >= self.TRACE_CACHE:
+                    self._traced.pop(next(iter(self._traced)))
+            self._traced[key] = traced
+        out = traced(xb, t) if labels is None else traced(xb, t, labels)
+        return (out.float(),)
 
     # -- forward -----------------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
@@ -329,6 +535,10 @@ class FastModel(nn.Module):
         kwargs = {k: _to_fast_input(v, self.channels_last) for k, v in kwargs.items()}
         training = self.model.training  # the model's own mode, however it was set
         use_fused = self.fuse and not training and not torch.is_grad_enabled()
+        if use_fused and not self.channels_last:
+            out = self._traced_forward(args, kwargs)
+            if out is not None:
+                return out
         net = self.inference_model() if use_fused else self.model
         with precision(self.device, True, training=training):
             out = net(*args, **kwargs)

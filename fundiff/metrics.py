@@ -136,11 +136,86 @@ def partb_quality(weights: str | Path, per_digit: int = 10, guidance_scale: floa
     return per_digit_accuracy(x.clamp(0, 1), asked)
 
 
+def parse_spec(spec: str) -> tuple[str, bool]:
+    """'PATH' → (PATH, False) (float32 sampling); 'PATH:fast' → (PATH, True) (the fast path)."""
+    for mode in ("fast", "fp32"):
+        if spec.endswith(":" + mode):
+            return spec[:-len(mode) - 1], mode == "fast"
+    return spec, False
+
+
+def paired_correct(specs, per_digit: int = 100, guidance_scale: float = 5.0, seed: int = 0, device="cpu",
+                   chunk: int = 500) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Paired samples of several class-conditioned Part B models: every model samples the same
+    digits from the same noise (chunk k of ≤ ``chunk`` digits uses a CPU generator seeded
+    ``seed + k``), with solutions' DDPM sampler and CFG at ``guidance_scale``.
+
+    specs: [(weights path, fast)] — fast samples on fundiff.fast's reduced-precision path.
+    Returns (asked (N,), [correct (N,) bool per spec]) with N = 10·per_digit."""
+    from .fast import fast_model
+    from .impl import load_impl
+    from .train import load_weights
+
+    train = load_impl("solutions").train
+    asked = torch.arange(10).repeat(per_digit)
+    results = []
+    cuda = torch.device(device).type == "cuda"
+    tf32 = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) if cuda else None
+    try:
+        for path, fast in specs:
+            if cuda:  # float32 sampling is float32 (no TF32) on a GPU too
+                torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = fast and tf32[0]
+            model, cfg = load_weights(path, device=device, with_config=True)
+            model = fast_model(model, device, enabled=fast)
+            schedule = train.ddpm_schedule(cfg.beta1, cfg.beta2, cfg.num_ts)  # the model's own T
+            correct = []
+            for k, lo in enumerate(range(0, len(asked), chunk)):
+                a = asked[lo:lo + chunk]
+                x = train.ddpm_sample(model, (len(a), 1, 28, 28), schedule, torch.Generator().manual_seed(seed + k),
+                                      c=F.one_hot(a, 10).float(), guidance_scale=guidance_scale)
+                correct.append(classify(x.clamp(0, 1)) == a)
+            results.append(torch.cat(correct))
+    finally:
+        if cuda:
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    return asked, results
+
+
+def paired_difference(a: torch.Tensor, b: torch.Tensor) -> dict:
+    """Accuracy of a minus accuracy of b, in points, with a 95 % interval from the paired differences
+    d_i = a_i − b_i (normal approximation), and the discordant pair counts."""
+    d = a.float() - b.float()
+    n = len(d)
+    half = 1.96 * float(d.std(unbiased=True)) / math.sqrt(n) if n > 1 else float("nan")
+    return {"diff_points": 100 * float(d.mean()), "ci95_points": [100 * (float(d.mean()) - half), 100 * (float(d.mean()) + half)],
+            "a_only": int(((a) & (~b)).sum()), "b_only": int(((~a) & (b)).sum()), "n": n}
+
+
+def compare(specs, per_digit: int = 100, guidance_scale: float = 5.0, seed: int = 0, device="cpu",
+            chunk: int = 500) -> dict:
+    """:func:`paired_correct` summarized: per model its overall and per-digit accuracy, and each
+    model against the first (:func:`paired_difference`)."""
+    asked, correct = paired_correct(specs, per_digit, guidance_scale, seed, device, chunk)
+    out = {"per_digit": per_digit, "guidance_scale": guidance_scale, "seed": seed, "device": str(device), "models": []}
+    for (path, fast), c in zip(specs, correct):
+        out["models"].append({
+            "weights": str(path), "sampling": "fast" if fast else "fp32", "accuracy": float(c.float().mean()),
+            "per_digit": {int(d): float(c[asked == d].float().mean()) for d in range(10)},
+            "vs_first": paired_difference(c, correct[0]),
+        })
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m fundiff.metrics", description=__doc__.split("\n\n")[0])
-    p.add_argument("command", choices=["train", "check", "partb"],
-                   help="train the classifier, check it on the held-out digits, or read a Part B model's samples")
-    p.add_argument("weights", nargs="?", help="partb: a class-conditioned weights file")
+    p.add_argument("command", choices=["train", "check", "partb", "compare"],
+                   help="train the classifier, check it on the held-out digits, read a Part B model's samples, "
+                        "or compare several models on paired samples (same digits, same noise)")
+    p.add_argument("weights", nargs="*", help="partb: a class-conditioned weights file; compare: two or more, "
+                                              "each PATH or PATH:fast (sampled on the fast path)")
+    p.add_argument("--device", default="cpu", help="compare: where to sample (cpu, cuda)")
+    p.add_argument("--chunk", type=int, default=500, help="compare: digits sampled per batch")
+    p.add_argument("--json", help="compare: also write the results to this file")
     p.add_argument("--per-digit", type=int, default=10)
     p.add_argument("--gamma", type=float, default=5.0)
     p.add_argument("--fast", action="store_true", help="partb: sample on the reduced-precision path")
@@ -160,11 +235,29 @@ def main(argv=None) -> int:
         if not args.weights:
             p.error("partb needs the weights file of a class-conditioned model")
         t0 = time.perf_counter()
+        if len(args.weights) != 1:
+            p.error("partb reads one weights file")
+        args.weights = args.weights[0]
         acc = partb_quality(args.weights, args.per_digit, args.gamma, args.seed, args.fast)
         print(f"{args.weights}: γ={args.gamma:g}, {args.per_digit} per digit, seed {args.seed}, "
               f"{'fast' if args.fast else 'fp32'} sampling ({time.perf_counter() - t0:.0f} s)")
         print("per digit: " + "  ".join(f"{d}: {a:.0%}" for d, a in acc.items()))
         print(f"overall: {sum(acc.values()) / len(acc):.1%}")
+    elif args.command == "compare":
+        if len(args.weights) < 2:
+            p.error("compare needs two or more weights files (PATH or PATH:fast)")
+        t0 = time.perf_counter()
+        r = compare([parse_spec(w) for w in args.weights], args.per_digit, args.gamma, args.seed, args.device, args.chunk)
+        print(f"{args.per_digit} per digit, γ={args.gamma:g}, seed {args.seed}, paired noise, on {args.device} "
+              f"({time.perf_counter() - t0:.0f} s)")
+        for m in r["models"]:
+            v = m["vs_first"]
+            print(f"{m['weights']} [{m['sampling']}]: {m['accuracy']:.2%}   vs first: {v['diff_points']:+.2f} points "
+                  f"(95% CI {v['ci95_points'][0]:+.2f} … {v['ci95_points'][1]:+.2f}; right only here {v['a_only']}, "
+                  f"only there {v['b_only']} of {v['n']})")
+            print("    per digit: " + "  ".join(f"{d}: {a:.0%}" for d, a in m["per_digit"].items()))
+        if args.json:
+            Path(args.json).write_text(json.dumps(r, indent=1))
     else:
         xh, yh = load_digits("heldout")
         acc = (classify(xh) == yh).float().mean().item()

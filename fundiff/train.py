@@ -146,17 +146,24 @@ def export_weights(model, path: Path, cfg: TrainConfig, epoch: int, dtype=torch.
     return save_atomic(tensors, path, {"config": json.dumps(asdict(cfg)), "epoch": str(epoch)})
 
 
-def load_weights(path: str | Path, impl=None, device="cpu") -> torch.nn.Module:
-    """A Part B model from a weights file written by :func:`export_weights`, float32, in eval()."""
-    tensors, meta = load_checked(path)
+def weights_config(meta: dict, path="the weights file") -> TrainConfig:
+    """The TrainConfig stored in the metadata of a file written by :func:`export_weights`."""
     if "config" not in meta:
         raise ValueError(f"{path} has no fundiff config in its metadata: not written by fundiff.train")
     raw = json.loads(meta["config"])
     raw["sample_epochs"] = tuple(raw.get("sample_epochs", ()))
-    cfg = TrainConfig(**raw)
+    return TrainConfig(**raw)
+
+
+def load_weights(path: str | Path, impl=None, device="cpu", with_config: bool = False):
+    """A Part B model from a weights file written by :func:`export_weights`, float32, in eval()
+    (and its TrainConfig if ``with_config``)."""
+    tensors, meta = load_checked(path)
+    cfg = weights_config(meta, path)
     model = build_model(cfg, impl)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    return (model, cfg) if with_config else model
 
 
 def shipped_path(kind: str, epoch: int) -> Path:
@@ -316,6 +323,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr", type=float)
     p.add_argument("--sample-epochs", type=int, nargs="*", help="epochs after which to write samples")
     p.add_argument("--impl", default="solutions", help="solutions | exercises | PATH (whose unet.py/train.py)")
+    p.add_argument("--fast", dest="fast", action="store_true", default=None,
+                   help="the fast path (default on a CPU: bfloat16 autocast + channels_last; on CUDA its "
+                        "mixed precision, off by default there: it does not pay for these small models)")
     p.add_argument("--no-fast", dest="fast", action="store_false", help="plain fp32 NCHW training")
     p.add_argument("--ship", action="store_true", help="also write the sample epochs' weights to data/partb")
     p.add_argument("--threads", type=int, help="torch CPU threads")
@@ -338,7 +348,10 @@ def main(argv=None) -> int:
         load_digits("train", root=data_root, download=True)
     out = Path(args.out or f"runs/{args.kind}")
     t0 = time.perf_counter()
-    train(cfg, out, data_root, args.device, args.fast, args.resume, args.impl, args.ship, limit=args.limit)
+    from .fast import default_enabled
+
+    fast = default_enabled(args.device) if args.fast is None else args.fast
+    train(cfg, out, data_root, args.device, fast, args.resume, args.impl, args.ship, limit=args.limit)
     print(f"trained {cfg.kind} for {cfg.epochs} epochs in {time.perf_counter() - t0:.0f} s → {out}")
     return 0
 

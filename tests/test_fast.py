@@ -175,3 +175,162 @@ def test_pretrained_model_gets_its_unet_wrapped_in_nchw_when_it_has_groupnorm():
         got, want = fpm.unet(x), pm.unet(x)
     assert got.dtype == torch.float32 and rel_err(got, want) < BF16_RTOL
     assert fast_model(pm, enabled=False) is pm
+
+
+@pytest.mark.skipif(not fast.bf16_supported("cpu"), reason="the traced path needs native bf16 on the CPU")
+def test_bundled_unet_runs_traced_once_per_signature_and_matches_float32():
+    """The bundled (diffusers) UNet on the fast path runs a TorchScript trace of its bf16 copy: the
+    same predictions as float32 up to bf16 rounding, one trace per input signature, a new trace when
+    the weights change, and the eager path for calls it does not cover (return_dict=True)."""
+    from fundiff.models import load_pretrained
+
+    pm = load_pretrained("bundled", device="cpu")
+    fpm = fast_model(pm)
+    unet = fpm.unet
+    g = torch.Generator().manual_seed(0)
+    for b in (5, 2, 5):
+        x = torch.randn(b, 1, 28, 28, generator=g)
+        labels = torch.arange(b) % 11
+        with torch.no_grad():
+            want = pm.unet(x, 500, class_labels=labels, return_dict=False)[0]
+            got = unet(x, 500, class_labels=labels, return_dict=False)[0]
+        assert got.dtype == torch.float32 and rel_err(got, want) < BF16_RTOL
+    assert len(unet._traced) == 2 and not unet._trace_failed
+    with torch.no_grad():
+        eager = unet(x, 500, class_labels=labels).sample  # return_dict=True: not traced
+    assert rel_err(eager, want) < BF16_RTOL and len(unet._traced) == 2
+    with torch.no_grad():
+        for p in pm.unet.parameters():
+            p.mul_(1.01)
+        unet(x, 500, class_labels=labels, return_dict=False)
+    assert len(unet._traced) == 1, "a change of the weights must drop the old traces"
+    eps_fast, _ = fpm.estimator("7")(x, 300)
+    eps, _ = pm.estimator("7")(x, 300)
+    assert rel_err(eps_fast, eps) < BF16_RTOL
+
+
+# ---------------------------------------------------------------------------------------------
+# CPUKernels: the same function on a faster kernel (training on the CPU fast path)
+# ---------------------------------------------------------------------------------------------
+
+def nhwc(*shape, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=g).to(dtype).contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_gelu_nhwc_is_the_contiguous_kernel(dtype):
+    """Same values and gradients as PyTorch's GELU on the NCHW-contiguous tensor (bit for bit: the
+    same vectorized kernel), output channels_last."""
+    x = nhwc(4, 16, 7, 7, dtype=dtype).requires_grad_(True)
+    g = nhwc(4, 16, 7, 7, seed=1, dtype=dtype)
+    y = fast.gelu_nhwc(x)
+    assert y.is_contiguous(memory_format=torch.channels_last) and y.dtype == dtype
+    (gx,) = torch.autograd.grad(y, x, g)
+    xc = x.detach().contiguous().requires_grad_(True)
+    yc = F.gelu(xc)
+    (gxc,) = torch.autograd.grad(yc, xc, g.contiguous())
+    assert torch.equal(y, yc) and torch.equal(gx, gxc)
+    x64 = x.detach().double()
+    torch.testing.assert_close(y.double(), F.gelu(x64), atol=1e-6 if dtype == torch.float32 else 0.02, rtol=0.01)
+
+
+def test_cat_channels_nhwc_gives_channels_last_gradients():
+    a, b = nhwc(3, 4, 5, 5).requires_grad_(True), nhwc(3, 6, 5, 5, seed=1).requires_grad_(True)
+    y = fast.cat_channels_nhwc([a, b])
+    assert torch.equal(y, torch.cat([a, b], 1)) and y.is_contiguous(memory_format=torch.channels_last)
+    g = nhwc(3, 10, 5, 5, seed=2)
+    ga, gb = torch.autograd.grad(y, (a, b), g)
+    assert torch.equal(ga, g[:, :4]) and torch.equal(gb, g[:, 4:])
+    assert ga.is_contiguous(memory_format=torch.channels_last) and gb.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_unflatten_conv_transpose_as_matmul():
+    """ConvTranspose2d(k = stride = 7, no padding) on a 1×1 input is one matrix product: the same
+    values and gradients (float32 up to summation order)."""
+    torch.manual_seed(0)
+    ct = nn.ConvTranspose2d(12, 12, 7, 7, 0)
+    x = torch.randn(5, 12, 1, 1, requires_grad=True)
+    want = ct(x)
+    got = fast.conv_transpose_1x1_as_matmul(x, ct.weight, ct.bias)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(want)
+    want_g = torch.autograd.grad(want, (x, ct.weight, ct.bias), g)
+    got_g = torch.autograd.grad(got, (x, ct.weight, ct.bias), g)
+    for a, b in zip(got_g, want_g):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_cpu_kernels_route_only_what_they_can():
+    """Inside the fast CPU context the three ops are rerouted (counted); NCHW tensors, other dims,
+    other conv-transposes pass through to PyTorch unchanged."""
+    calls = []
+    orig = {n: getattr(fast, n) for n in ("gelu_nhwc", "cat_channels_nhwc", "conv_transpose_1x1_as_matmul")}
+    try:
+        for n, f in orig.items():
+            setattr(fast, n, lambda *a, _f=f, _n=n, **k: (calls.append(_n), _f(*a, **k))[1])
+        with fast.CPUKernels():
+            F.gelu(nhwc(2, 3, 4, 4))
+            F.gelu(torch.randn(2, 3, 4, 4))                        # NCHW: passes through
+            torch.cat([nhwc(2, 3, 4, 4), nhwc(2, 2, 4, 4)], dim=1)
+            torch.cat([nhwc(2, 3, 4, 4), nhwc(2, 3, 4, 4)], dim=0)  # not channels: passes through
+            F.conv_transpose2d(torch.randn(2, 4, 1, 1), torch.randn(4, 3, 7, 7), None, 7)
+            F.conv_transpose2d(torch.randn(2, 4, 3, 3), torch.randn(4, 3, 4, 4), None, 2, 1)  # passes through
+    finally:
+        for n, f in orig.items():
+            setattr(fast, n, f)
+    assert calls == ["gelu_nhwc", "cat_channels_nhwc", "conv_transpose_1x1_as_matmul"]
+
+
+def test_fast_training_step_matches_plain_step():
+    """One training step of the class UNet on the fast path (bf16 autocast, channels_last, the
+    rerouted kernels) gives the plain float32 step's loss and gradients up to bf16 rounding."""
+    torch.manual_seed(0)
+    plain = S.unet.ClassConditionalUNet(1, 10, 16)
+    fastm = copy.deepcopy(plain).to(memory_format=torch.channels_last)
+    x, t, c = inputs(32)
+    eps = torch.randn(32, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    plain_loss = F.mse_loss(plain(x, t, c), eps)
+    with precision("cpu", True, training=True):
+        fast_loss = F.mse_loss(fastm(x.contiguous(memory_format=torch.channels_last), t, c).float(), eps)
+    plain_loss.backward()
+    fast_loss.backward()
+    assert abs(fast_loss.item() - plain_loss.item()) < 0.02 * plain_loss.item()
+    gp = torch.cat([p.grad.flatten() for p in plain.parameters()])
+    gf = torch.cat([p.grad.flatten() for p in fastm.parameters()])
+    assert gf.dtype == torch.float32 and rel_err(gf, gp) < (BF16_RTOL if fast.bf16_supported("cpu") else 1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA: the same fast path on the GPU's own mixed precision
+# ---------------------------------------------------------------------------------------------
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda
+def test_fast_path_on_cuda_samples_and_trains():
+    m = trained_unet().cuda()
+    x, t, c = (a.cuda() for a in inputs())
+    with torch.no_grad():
+        want = m(x, t, c)
+        got = fast_model(m, "cuda")(x, t, c)
+    assert got.dtype == torch.float32 and got.device.type == "cuda"
+    assert rel_err(got, want) < BF16_RTOL
+    m.train()
+    with precision("cuda", True, training=True):
+        loss = F.mse_loss(m(x, t, c), torch.zeros_like(x))
+    loss.backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in m.parameters())
+
+
+@cuda
+def test_train_cli_runs_on_cuda(tmp_path):
+    from dataclasses import replace
+
+    from fundiff import train as T
+
+    cfg = replace(T.COURSE["class"], epochs=1, hidden=8, batch_size=64, sample_epochs=())
+    model = T.train(cfg, tmp_path / "run", device="cuda", limit=256, progress=False)
+    assert next(model.parameters()).device.type == "cuda"
+    assert (tmp_path / "run" / "epoch_001.safetensors").is_file()

@@ -24,3 +24,34 @@ def test_bad_images_are_clear_errors():
         classify(torch.zeros(2, 28, 28))
     with pytest.raises(ValueError, match=r"values in \[0, 1\].*\(x \+ 1\) / 2"):
         classify(torch.full((2, 1, 28, 28), -1.0))
+
+
+def test_paired_difference_counts_discordant_pairs():
+    from fundiff.metrics import paired_difference
+
+    d = paired_difference(torch.tensor([True, True, False, False]), torch.tensor([True, False, True, False]))
+    assert d["diff_points"] == 0 and d["a_only"] == 1 and d["b_only"] == 1 and d["n"] == 4
+    d = paired_difference(torch.tensor([True, True, True, False]), torch.tensor([False, True, True, False]))
+    assert d["diff_points"] == 25 and d["ci95_points"][0] < 25 < d["ci95_points"][1]
+
+
+def test_compare_samples_every_model_from_the_same_noise(tmp_path, capsys):
+    """The same weights sampled twice on the same (paired) noise read identically; the CLI writes
+    the JSON summary; PATH:fast / PATH:fp32 choose the sampling path."""
+    import json
+    from dataclasses import replace
+
+    from fundiff import train as T
+    from fundiff.metrics import main, parse_spec
+
+    assert parse_spec("a/b.safetensors:fast") == ("a/b.safetensors", True)
+    assert parse_spec("a/b.safetensors") == parse_spec("a/b.safetensors:fp32") == ("a/b.safetensors", False)
+    cfg = replace(T.COURSE["class"], hidden=8, num_ts=20)  # sampled with its own T
+    torch.manual_seed(0)
+    path = T.export_weights(T.build_model(cfg), tmp_path / "tiny.safetensors", cfg, 1)
+    assert main(["compare", str(path), f"{path}:fp32", "--per-digit", "1", "--chunk", "4",
+                 "--json", str(tmp_path / "c.json")]) == 0
+    first, second = json.loads((tmp_path / "c.json").read_text())["models"]
+    assert first["accuracy"] == second["accuracy"] and second["vs_first"]["n"] == 10
+    assert second["vs_first"]["a_only"] == second["vs_first"]["b_only"] == 0
+    assert "vs first" in capsys.readouterr().out

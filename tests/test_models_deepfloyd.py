@@ -161,26 +161,35 @@ def test_bundled_model_follows_the_interface():
 
 @pytest.mark.gpu
 @cuda
-def test_deepfloyd_fp16_on_cuda_matches_ifpipeline(tiny_if_path, solutions):
-    """the fp16 CUDA path: the CFG loop (noise drawn on the CPU) against IFPipeline in fp16"""
+def test_deepfloyd_fp16_on_cuda_matches_float32_and_ifpipeline(tiny_if_path, solutions):
+    """The fp16 CUDA path: the CFG loop (noise drawn in float32 on the CPU) gives the float32 CPU
+    loop's result up to fp16 rounding, and IFPipeline's in fp16 where this torch draws the same
+    numbers for float16 noise on the CPU as for float32 (IFPipeline draws float16: torch 2.11 did not,
+    and its trajectory then starts from other noise)."""
     from diffusers import IFPipeline
 
     m = models.load_pretrained("deepfloyd", path=str(tiny_if_path), prompt_embeds=tiny_if_path / "prompt_embeds.pth")
     assert m.device.type == "cuda" and m.dtype == torch.float16
+    cpu = models.load_pretrained("deepfloyd", device="cpu", path=str(tiny_if_path),
+                                 prompt_embeds=tiny_if_path / "prompt_embeds.pth")
+    ts = list(range(990, -1, -90))
+    p = "a high quality photo"
+    got = solutions.denoise.sample(solutions.guidance.cfg_estimator(m.estimator(p), m.estimator(""), 3.0),
+                                   (1, 3, 16, 16), ts, m.alphas_cumprod, gen(180), device="cuda")
+    assert got.dtype == torch.float32 and got.device.type == "cuda"
+    ref = solutions.denoise.sample(solutions.guidance.cfg_estimator(cpu.estimator(p), cpu.estimator(""), 3.0),
+                                   (1, 3, 16, 16), ts, cpu.alphas_cumprod, gen(180))
+    assert float((got.cpu() - ref).norm() / ref.norm()) < 0.02
+    if not torch.equal(torch.randn(64, generator=gen(0), dtype=torch.float16), torch.randn(64, generator=gen(0)).half()):
+        pytest.skip(f"torch {torch.__version__} draws float16 noise on the CPU differently from float32 noise")
     embeds = models.load_prompt_embeds(tiny_if_path / "prompt_embeds.pth")
     pipe = IFPipeline.from_pretrained(tiny_if_path, text_encoder=None, tokenizer=None, safety_checker=None,
                                       feature_extractor=None, watermarker=None, requires_safety_checker=False,
                                       torch_dtype=torch.float16).to("cuda")
     pipe.set_progress_bar_config(disable=True)
-    ts = list(range(990, -1, -90))
-    p = "a high quality photo"
     want = pipe(prompt_embeds=embeds[p].half().cuda(), negative_prompt_embeds=embeds[""].half().cuda(), timesteps=ts,
                 guidance_scale=3.0, generator=gen(180), output_type="pt").images.float().cpu()
-    est = solutions.guidance.cfg_estimator(m.estimator(p), m.estimator(""), 3.0)
-    got = solutions.denoise.sample(est, (1, 3, 16, 16), ts, m.alphas_cumprod, gen(180), device="cuda")
-    assert got.dtype == torch.float32 and got.device.type == "cuda"
-    scale = want.abs().max()
-    assert (got.cpu() - want).abs().max() < 0.05 * scale
+    assert float((got.cpu() - want).norm() / want.norm()) < 0.02
 
 
 def test_pickled_weights_are_refused(tiny_if, tiny_if_path, tmp_path):
