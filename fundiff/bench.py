@@ -60,8 +60,8 @@ def synced(fn, device):
     return run
 
 
-def step_rusage(fn, n: int = 2) -> dict:
-    """Kernel CPU seconds and minor page faults per call of fn (mean of n calls; Unix only)."""
+def step_rusage(fn, n: int = 1) -> dict:
+    """Kernel CPU seconds and minor page faults per call of fn (mean of n calls, after the warm-up; Unix only)."""
     try:
         import resource
     except ImportError:  # Windows

@@ -334,3 +334,12 @@ def test_train_cli_runs_on_cuda(tmp_path):
     model = T.train(cfg, tmp_path / "run", device="cuda", limit=256, progress=False)
     assert next(model.parameters()).device.type == "cuda"
     assert (tmp_path / "run" / "epoch_001.safetensors").is_file()
+
+
+def test_fast_is_the_default_on_the_cpu_only():
+    """On by default where it pays (the CPU); on CUDA only when asked (measured slower there)."""
+    from fundiff.train import parse_args
+
+    assert fast.default_enabled("cpu") and not fast.default_enabled("cuda")
+    assert parse_args(["class"]).fast is None  # resolved by default_enabled(--device)
+    assert parse_args(["class", "--no-fast"]).fast is False and parse_args(["class", "--fast"]).fast is True

@@ -55,3 +55,20 @@ def test_compare_samples_every_model_from_the_same_noise(tmp_path, capsys):
     assert first["accuracy"] == second["accuracy"] and second["vs_first"]["n"] == 10
     assert second["vs_first"]["a_only"] == second["vs_first"]["b_only"] == 0
     assert "vs first" in capsys.readouterr().out
+
+
+def test_partb_quality_reads_the_same_samples_as_compare(tmp_path):
+    """partb_quality is compare's sampling for one model in one batch: per-digit shares in [0, 1]
+    that average to compare's accuracy on the same seed."""
+    from dataclasses import replace
+
+    from fundiff import train as T
+    from fundiff.metrics import compare, partb_quality
+
+    cfg = replace(T.COURSE["class"], hidden=8, num_ts=20)
+    torch.manual_seed(1)
+    path = T.export_weights(T.build_model(cfg), tmp_path / "tiny.safetensors", cfg, 1)
+    acc = partb_quality(path, per_digit=2, seed=3)
+    assert sorted(acc) == list(range(10)) and all(0 <= a <= 1 for a in acc.values())
+    r = compare([(path, False)], per_digit=2, seed=3, chunk=20)
+    assert abs(sum(acc.values()) / 10 - r["models"][0]["accuracy"]) < 1e-6
