@@ -22,7 +22,10 @@ Baseline = float32, NCHW, eager, the same model, optimizer and sampler code (``-
 Fast = what ``python -m fundiff.train`` and the demo use by default on a CPU (see :mod:`fundiff.fast`).
 For training it also prints the kernel CPU time and minor page faults per step: PyTorch's CPU
 allocator returns large float32 blocks to the OS and faults them back in (zeroed) at the next step,
-a real cost of the plain baseline that bfloat16's halved tensors mostly avoid.
+a real cost of the plain baseline that bfloat16's halved tensors mostly avoid.  On Linux (glibc),
+``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184`` in the environment keeps
+freed blocks for reuse: on the 2-core development VM the plain class-UNet step went from about 1.5 to
+1.23 s and the fast one from 0.67 to 0.61 s (the ratio from about 2.4× to 2.0×).
 
 ``--device cuda`` runs the same workloads on a GPU (fast = its mixed precision; no conv
 micro-benchmark there).
