@@ -10,10 +10,10 @@ The student's code is reached only through ``fundiff.impl.load_impl(--impl)``: a
 functions are not written yet shows "not implemented yet: <module.function>", a section whose code
 raises shows the error, and the other sections still run.
 
-    python -m fundiff.demo                          # solutions, everything (about 2–3 min on 2 cores)
+    python -m fundiff.demo                          # solutions, everything (about 2 min on 2 cores)
     python -m fundiff.demo --impl exercises         # your code: what works so far
     python -m fundiff.demo --sections A1.4 B2.5     # some sections only
-    python -m fundiff.demo --no-fast                # Part B sampling in float32 (slower)
+    python -m fundiff.demo --no-fast                # sampling in float32 (slower)
 
 Sections: A0 A1.1 A1.2 A1.3 A1.4 A1.5 A1.6 A1.7 A1.7.1 A1.7.2 A1.7.3 A1.8 A1.9 B1.1 B1.2 B1.2.2
 B2.2 B2.3 B2.5 (a prefix such as ``A1.7`` or ``B`` selects every section under it).
@@ -1061,6 +1061,8 @@ def page_meta(ctx: Ctx, total: float, argv: list[str]) -> list[str]:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from .fast import add_cli_flags
+
     p = argparse.ArgumentParser(prog="python -m fundiff.demo", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="sections: " + " ".join(SECTION_IDS))
@@ -1078,10 +1080,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--train", action="store_true",
                    help="train Part B from scratch with fundiff.train (course settings; slow) instead of loading "
                         "the shipped checkpoints")
-    p.add_argument("--fast", dest="fast", action="store_true", default=None,
-                   help="reduced-precision sampling (fundiff.fast) for Part A's bundled model and Part B "
-                        "(default on a CPU; on CUDA it does not pay for these small models)")
-    p.add_argument("--no-fast", dest="fast", action="store_false", help="float32 everywhere")
+    add_cli_flags(p, "sampling (Part A's bundled model and Part B)")
     p.add_argument("--quick", action="store_true", help="a reduced run: fewer pictures per section (for tests)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     return p.parse_args(argv)

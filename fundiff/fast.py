@@ -104,6 +104,15 @@ def default_enabled(device) -> bool:
     return torch.device(device).type == "cpu"
 
 
+def add_cli_flags(parser, what: str) -> None:
+    """``--fast`` / ``--no-fast`` on an argparse parser; ``args.fast`` is None unless given (then
+    :func:`default_enabled` of the device decides)."""
+    parser.add_argument("--fast", dest="fast", action="store_true", default=None,
+                        help=f"{what} on the fast path (the default on a CPU: bfloat16 autocast, channels_last; "
+                             "on CUDA its mixed precision, off by default there: it does not pay for these small models)")
+    parser.add_argument("--no-fast", dest="fast", action="store_false", help="plain float32 (NCHW) throughout")
+
+
 def precision(device, enabled: bool = True, training: bool = False):
     """The context of the fast path on ``device``: autocast to :func:`fast_dtype`, and for training on
     the CPU :class:`CPUKernels` (the fastest kernel for three ops of a channels_last step, same function).

@@ -175,8 +175,9 @@ def paired_difference(a: torch.Tensor, b: torch.Tensor) -> dict:
     d = a.float() - b.float()
     n = len(d)
     half = 1.96 * float(d.std(unbiased=True)) / math.sqrt(n) if n > 1 else float("nan")
-    return {"diff_points": 100 * float(d.mean()), "ci95_points": [100 * (float(d.mean()) - half), 100 * (float(d.mean()) + half)],
-            "a_only": int(((a) & (~b)).sum()), "b_only": int(((~a) & (b)).sum()), "n": n}
+    mean = float(d.mean())
+    return {"diff_points": 100 * mean, "ci95_points": [100 * (mean - half), 100 * (mean + half)],
+            "a_only": int((a & ~b).sum()), "b_only": int((~a & b).sum()), "n": n}
 
 
 def compare(specs, per_digit: int = 100, guidance_scale: float = 5.0, seed: int = 0, device="cpu",
@@ -220,11 +221,9 @@ def main(argv=None) -> int:
         print(json.dumps(meta))
         print(f"trained in {time.perf_counter() - t0:.0f} s; held-out accuracy {acc:.2%} → {CLASSIFIER_PATH}")
     elif args.command == "partb":
-        if not args.weights:
-            p.error("partb needs the weights file of a class-conditioned model")
-        t0 = time.perf_counter()
         if len(args.weights) != 1:
-            p.error("partb reads one weights file")
+            p.error("partb reads the weights file of one class-conditioned model")
+        t0 = time.perf_counter()
         args.weights = args.weights[0]
         acc = partb_quality(args.weights, args.per_digit, args.gamma, args.seed, args.fast)
         print(f"{args.weights}: γ={args.gamma:g}, {args.per_digit} per digit, seed {args.seed}, "

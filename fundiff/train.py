@@ -308,6 +308,8 @@ def train(cfg: TrainConfig, out: str | Path, data_root=None, device="cpu", fast:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from .fast import add_cli_flags
+
     p = argparse.ArgumentParser(prog="python -m fundiff.train", description=__doc__.split("\n\n")[0])
     p.add_argument("kind", choices=sorted(COURSE), help="which Part B model to train")
     p.add_argument("--epochs", type=int, help="number of epochs (course: 5 for denoiser, 20 otherwise)")
@@ -323,10 +325,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr", type=float)
     p.add_argument("--sample-epochs", type=int, nargs="*", help="epochs after which to write samples")
     p.add_argument("--impl", default="solutions", help="solutions | exercises | PATH (whose unet.py/train.py)")
-    p.add_argument("--fast", dest="fast", action="store_true", default=None,
-                   help="the fast path (default on a CPU: bfloat16 autocast + channels_last; on CUDA its "
-                        "mixed precision, off by default there: it does not pay for these small models)")
-    p.add_argument("--no-fast", dest="fast", action="store_false", help="plain fp32 NCHW training")
+    add_cli_flags(p, "training")
     p.add_argument("--ship", action="store_true", help="also write the sample epochs' weights to data/partb")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--limit", type=int, help="train on the first N digits only (a quick smoke run)")
