@@ -38,6 +38,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .fast import fast_model
 from .data import DATA_DIR, load_digits
 from .impl import ImplError, load_impl
 
@@ -147,7 +148,7 @@ class Ctx:
             try:
                 self._model = load_pretrained(self.args.model, device=self.device, **kw)
                 if self.fast and self.args.model == "bundled":
-                    self._model = fast_model(self._model)  # bf16 sampling on the CPU (fundiff.fast)
+                    self._model = fast_model(self._model, self.device)  # the fast path (fundiff.fast)
             except Exception as err:  # noqa: BLE001 - shown on the page, once
                 self._model_error = err
         if self._model_error is not None:
@@ -262,18 +263,6 @@ def guarded(ctx: Ctx, fn: Callable, *args, **kwargs) -> str | None:
     print(f"    {'not implemented yet' if kind == 'missing' else 'error'}: {msg.removeprefix('not implemented yet: ')}",
           file=sys.stderr, flush=True)
     return kind
-
-
-# ---------------------------------------------------------------------------------------------
-# Speed: reduced-precision evaluation
-# ---------------------------------------------------------------------------------------------
-
-def fast_model(model: torch.nn.Module) -> torch.nn.Module:
-    """The reduced-precision sampling path (:func:`fundiff.fast.fast_model`: bfloat16 autocast,
-    BatchNorm folded, float32 outputs)."""
-    from .fast import fast_model as wrap
-
-    return wrap(model)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -776,7 +765,7 @@ def partb_model(ctx: Ctx, kind: str, epoch: int) -> torch.nn.Module:
 
 
 def sampling_model(ctx: Ctx, model):
-    return fast_model(model) if ctx.fast else model
+    return fast_model(model, ctx.device) if ctx.fast else model
 
 
 def partb_losses(ctx: Ctx, kind: str):

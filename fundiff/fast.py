@@ -528,10 +528,9 @@ class FastModel(nn.Module):
                 warnings.warn(f"fundiff.fast: tracing {type(self.model).__name__} failed ({self._trace_failed}); "
                               "sampling on the eager fast path instead", RuntimeWarning, stacklevel=3)
                 return None
-            if len(self._traced) >= self.TRACE_CACHE or any(k[0] != key[0] for k in self._traced):
-                self._traced = {k: v for k, v in self._traced.items() if k[0] == key[0]}
-                while len(self._traced) >= self.TRACE_CACHE:
-                    self._traced.pop(next(iter(self._traced)))
+            self._traced = {k: v for k, v in self._traced.items() if k[0] == key[0]}  # drop old weights' traces
+            while len(self._traced) >= self.TRACE_CACHE:
+                self._traced.pop(next(iter(self._traced)))  # the oldest signature
             self._traced[key] = traced
         out = traced(xb, t) if labels is None else traced(xb, t, labels)
         return (out.float(),)

@@ -10,15 +10,8 @@
 # Extra packages (diffusers, ...) may come as wheels in .whl/; results go to $OUT (default ./gpu-out).
 # Usage: tools/gpu_check.sh CPU_FAST_WEIGHTS [PER_DIGIT]
 set -o pipefail
-export PYTHONUNBUFFERED=1
-OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
+source "$(dirname "$0")/gpu_env.sh"
 CPU_FAST=$1; PER_DIGIT=${2:-300}
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD
-fi
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -c "import torch, diffusers; print('torch', torch.__version__, 'diffusers', diffusers.__version__, torch.cuda.get_device_name())"
@@ -26,21 +19,9 @@ fi
 } 2>&1 | tee "$OUT/env.txt"
 echo "== 1. quality: train plain (fp32, TF32 off) and fast (bf16) on CUDA, then paired samples"
 W=/tmp/gpu-runs; rm -rf $W
-timeout 150 python3 -c "
-import sys, time, torch
-torch.backends.cudnn.allow_tf32 = False; torch.backends.cuda.matmul.allow_tf32 = False
-from fundiff.train import main
-for flag in ('--no-fast', None):
-    t0 = time.time()
-    main(['class', '--device', 'cuda', '--seed', '0', '--sample-epochs', '--out', '$W/' + ('plain' if flag else 'fast')] + ([flag] if flag else []))
-    print(flag or 'fast', 'trained in', round(time.time() - t0, 1), 's', flush=True)
-from fundiff.checkpoint import load_checked, save_atomic
-for run in ('plain', 'fast'):   # stored in float16, as the package ships its models
-    t, meta = load_checked('$W/' + run + '/epoch_020.safetensors')
-    save_atomic({k: v.half() if v.is_floating_point() else v for k, v in t.items()}, '$W/' + run + '_fp16.safetensors', meta)
-" 2>&1 | tr '\r' '\n' | grep -v "it/s" | tail -8 | tee "$OUT/train_gpu.txt"
-cp $W/plain/losses.csv "$OUT/plain_losses.csv"; cp $W/fast/losses.csv "$OUT/fast_losses.csv"
-timeout 240 python3 -m fundiff.metrics compare $W/plain_fp16.safetensors $W/fast_fp16.safetensors \
+timeout 150 python3 tools/train_cuda_pair.py $W 0 2>&1 | tr '\r' '\n' | grep -E "trained in|Error" | tee "$OUT/train_gpu.txt"
+cp $W/plain0/losses.csv "$OUT/plain_losses.csv"; cp $W/fast0/losses.csv "$OUT/fast_losses.csv"
+timeout 240 python3 -m fundiff.metrics compare $W/plain0.safetensors $W/fast0.safetensors \
     "$CPU_FAST" data/partb/class_epoch20.safetensors data/partb/class_epoch20.safetensors:fast \
     --per-digit "$PER_DIGIT" --device cuda --chunk 3000 --json "$OUT/quality.json" 2>&1 | tee "$OUT/quality.txt"
 echo "== 2. the test suite on this machine"

@@ -1,0 +1,10 @@
+# Sourced by the GPU scripts: unbuffered Python, $OUT, and the wheels in .whl/ (diffusers, … for a
+# machine without network) installed into /tmp/site on the PYTHONPATH beside the repo.
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site:$PWD
+else
+  export PYTHONPATH=$PWD
+fi
