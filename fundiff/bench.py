@@ -1,7 +1,8 @@
 """Speed of training and sampling, plain float32 vs the fast path: ``python -m fundiff.bench``.
 
 For each workload it prints the plain baseline's and the fast path's images/s (best of ``--repeats``
-rounds, the two interleaved round by round so that a busy machine slows both alike), their ratio,
+rounds; the two run in separate fresh processes, see :class:`Worker`, taking turns round by round so
+that a busy machine slows both alike), their ratio,
 the FLOPs per image (counted with ``torch.utils.flop_counter.FlopCounterMode``: convolutions and
 matrix products, forward and backward), and which fraction of the machine's measured 3×3-convolution
 throughput each reached (float32 for the baseline, bfloat16 for the fast path), with the bound that
@@ -25,7 +26,10 @@ allocator returns large float32 blocks to the OS and faults them back in (zeroed
 a real cost of the plain baseline that bfloat16's halved tensors mostly avoid.  On Linux (glibc),
 ``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184`` in the environment keeps
 freed blocks for reuse: on the 2-core development VM the plain class-UNet step went from about 1.5 to
-1.23 s and the fast one from 0.67 to 0.61 s (the ratio from about 2.4× to 2.0×).
+1.23 s and the fast one from 0.67 to 0.61 s (the ratio from about 2.4× to 2.0×; measured before the
+two ran in separate processes).  The same allocator state is why each configuration runs in a
+process of its own (:class:`Worker`): sharing one, the plain step measured 5-9 % slower and the
+fast one 3 % faster than each alone, inflating the ratio.
 
 ``--device cuda`` runs the same workloads on a GPU (fast = its mixed precision; no conv
 micro-benchmark there).
@@ -63,17 +67,84 @@ def synced(fn, device):
     return run
 
 
-def step_rusage(fn, n: int = 1) -> dict:
-    """Kernel CPU seconds and minor page faults per call of fn (mean of n calls, after the warm-up; Unix only)."""
+def _rusage() -> tuple[float, float]:
+    """(kernel CPU seconds, minor page faults) of this process so far (NaN on Windows)."""
     try:
         import resource
     except ImportError:  # Windows
-        return {"sys_s": float("nan"), "minor_faults": float("nan")}
-    r0 = resource.getrusage(resource.RUSAGE_SELF)
-    for _ in range(n):
-        fn()
-    r1 = resource.getrusage(resource.RUSAGE_SELF)
-    return {"sys_s": (r1.ru_stime - r0.ru_stime) / n, "minor_faults": (r1.ru_minflt - r0.ru_minflt) / n}
+        return float("nan"), float("nan")
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_stime, r.ru_minflt
+
+
+def _serve(conn, builder, kwargs: dict, threads: int | None) -> None:
+    """The body of a worker process (:class:`Worker`): build ``fn = builder(**kwargs)``, then answer
+    each message n with (seconds per call, kernel CPU seconds per call, minor page faults per call)
+    over n calls of fn; None ends it.  Errors go back as ("error", traceback)."""
+    import traceback
+
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        fn = synced(builder(**kwargs), kwargs.get("device", "cpu"))
+        conn.send("ready")
+        while (n := conn.recv()) is not None:
+            (s0, f0), t0 = _rusage(), time.perf_counter()
+            for _ in range(n):
+                fn()
+            dt, (s1, f1) = time.perf_counter() - t0, _rusage()
+            conn.send((dt / n, (s1 - s0) / n, (f1 - f0) / n))
+    except Exception:  # noqa: BLE001 - reported to the parent
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+class Worker:
+    """``builder(**kwargs)`` (a module-level function returning the workload as a no-argument
+    callable) in a fresh process of its own, timed on request: ``worker.time(n)`` →
+    (seconds per call, kernel seconds per call, page faults per call).
+
+    Each configuration gets its own process because what a process ran before changes how fast a
+    step runs: which freed memory glibc's allocator kept, and so how many pages the next step has to
+    fault in (zeroed) from the OS.  Run in one process, the two configurations' rounds disturbed each
+    other: on the development VM the plain class-UNet step measured 1.45 s (best of 5; median 1.53)
+    next to the fast one and 1.38 s (median 1.40) alone; the fast step 0.63 s next to it, 0.65 s alone."""
+
+    def __init__(self, builder, threads: int | None = None, **kwargs):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.what = f"{builder.__name__}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, builder, kwargs, threads), daemon=True)
+        self.proc.start()
+        child.close()
+        self._answer()
+
+    def _answer(self):
+        try:
+            msg = self.conn.recv()
+        except EOFError:
+            self.proc.join(timeout=5)
+            raise RuntimeError(f"the benchmark worker {self.what} died (exit code {self.proc.exitcode})") from None
+        if isinstance(msg, tuple) and msg and msg[0] == "error":
+            raise RuntimeError(f"the benchmark worker {self.what} failed: {msg[1].strip().splitlines()[-1]}\n"
+                               f"(its traceback:)\n{msg[1]}")
+        return msg
+
+    def time(self, n: int) -> tuple[float, float, float]:
+        self.conn.send(n)
+        return self._answer()
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        self.proc.join(timeout=30)
+        if self.proc.is_alive():
+            self.proc.kill()
 
 
 def count_flops(fn) -> int:
@@ -83,20 +154,48 @@ def count_flops(fn) -> int:
     return counter.get_total_flops()
 
 
-def interleaved(fns: dict, repeats: int, iters: int, warmup: int = 1) -> dict:
-    """{name: best seconds per call} over ``repeats`` rounds of ``iters`` calls of each fn, the fns
-    taking turns within each round (after ``warmup`` untimed calls of each)."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    best = {k: float("inf") for k in fns}
+def best_time(fn, repeats: int, iters: int, warmup: int = 1) -> float:
+    """Best seconds per call of ``fn`` over ``repeats`` rounds of ``iters`` calls, in this process
+    (for the single-op micro-benchmark)."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
     for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(iters):
-                fn()
-            best[k] = min(best[k], (time.perf_counter() - t0) / iters)
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / iters)
     return best
+
+
+def interleaved(workers: dict, repeats: int, iters: int, warmup: int = 1) -> dict:
+    """{name: (best seconds per call, kernel seconds per call, page faults per call)} over ``repeats``
+    rounds of ``iters`` calls of each :class:`Worker`, the workers taking turns within each round
+    (after ``warmup`` untimed calls of each), so that a busy machine slows them alike; the kernel
+    time and faults are those of the best round."""
+    for w in workers.values():
+        if warmup:
+            w.time(warmup)
+    best = {k: (float("inf"), float("nan"), float("nan")) for k in workers}
+    for _ in range(repeats):
+        for k, w in workers.items():
+            r = w.time(iters)
+            if r[0] < best[k][0]:
+                best[k] = r
+    return best
+
+
+def side_by_side(builder, repeats: int, iters: int, threads: int | None = None, **kwargs) -> dict:
+    """:func:`interleaved` timing of ``builder(fast=False, **kwargs)`` (the baseline, "base") and
+    ``builder(fast=True, **kwargs)`` ("fast"), each in its own :class:`Worker` process."""
+    workers = {}
+    try:
+        for name, fast in (("base", False), ("fast", True)):
+            workers[name] = Worker(builder, threads, fast=fast, **kwargs)
+        return interleaved(workers, repeats, iters)
+    finally:
+        for w in workers.values():
+            w.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,7 +226,7 @@ def conv_throughput(repeats: int = 3, batch: int = 128, channels: int = 64, size
                 y = c(xi)
             y.backward(torch.ones_like(y))
 
-        t = interleaved({"f": fwd, "fb": fwd_bwd}, repeats, 3)
+        t = {"f": best_time(fwd, repeats, 3), "fb": best_time(fwd_bwd, repeats, 3)}
         out[name] = {"fwd_gflops": flops_fwd / t["f"] / 1e9, "fwd_bwd_gflops": 3 * flops_fwd / t["fb"] / 1e9}
     out["peak_fp32"] = max(out["fp32_nchw"]["fwd_gflops"], out["fp32_cl"]["fwd_gflops"])
     out["peak_bf16"] = out["bf16_cl"]["fwd_gflops"]
@@ -138,16 +237,24 @@ def conv_throughput(repeats: int = 3, batch: int = 128, channels: int = 64, size
 # Training
 # ---------------------------------------------------------------------------------------------
 
+def train_config(kind: str, hidden: int | None = None, batch_size: int | None = None, seed: int = 0):
+    """The course's TrainConfig of ``kind`` ('time', 'class', 'denoiser'), with a width / batch size
+    other than the course's where given."""
+    from . import train as T
+
+    changes = {k: v for k, v in dict(hidden=hidden, batch_size=batch_size).items() if v is not None}
+    return replace(T.COURSE[kind], seed=seed, **changes)
+
+
 def train_step_fn(kind: str, fast: bool, hidden: int | None = None, batch_size: int | None = None,
                   device: str = "cpu", seed: int = 0):
     """A function running one training step exactly as ``fundiff.train.train`` does (same model,
-    Adam, loss and fast-path settings), on successive batches of the bundled digits.
-    Returns (step, batch_size)."""
+    Adam, loss and fast-path settings), on successive batches of the bundled digits
+    (:func:`train_config` gives its batch size)."""
     from . import train as T
     from .data import load_digits
 
-    changes = {k: v for k, v in dict(hidden=hidden, batch_size=batch_size).items() if v is not None}
-    cfg = replace(T.COURSE[kind], seed=seed, **changes)
+    cfg = train_config(kind, hidden, batch_size, seed)
     device = torch.device(device)
     torch.manual_seed(seed)
     model = T.build_model(cfg).to(device)
@@ -175,7 +282,7 @@ def train_step_fn(kind: str, fast: bool, hidden: int | None = None, batch_size: 
         st["opt"].step()
         return loss.detach().item()
 
-    return step, cfg.batch_size
+    return step
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,22 +310,26 @@ def parta_sample_fn(fast: bool, n: int = 64, prompt: str = "7", guidance_scale: 
                     steps: int | None = None, device: str = "cpu"):
     """One run of Part A's loop (solutions' denoise.sample with guidance.cfg_estimator) on the
     bundled model: n digits of ``prompt`` over the strided timesteps 990, 960, …, 0 (34 steps), or
-    the first ``steps`` of them."""
+    the first ``steps`` of them (:func:`parta_steps` counts them)."""
     from .models import load_pretrained
 
     S = load_impl("solutions")
     pm = load_pretrained("bundled", device=device)
     pm = fastmod.fast_model(pm, enabled=fast)
-    timesteps = S.denoise.strided_timesteps()
-    if steps is not None:
-        timesteps = timesteps[:steps]
+    timesteps = S.denoise.strided_timesteps()[:parta_steps(steps)]
     est = S.guidance.cfg_estimator(pm.estimator(prompt), pm.estimator(pm.null_prompt), guidance_scale)
 
     def run():
         return S.denoise.sample(est, (n, 1, 28, 28), timesteps, pm.alphas_cumprod, torch.Generator().manual_seed(seed),
                                 device=device)
 
-    return run, len(timesteps)
+    return run
+
+
+def parta_steps(steps: int | None = None) -> int:
+    """How many of Part A's strided timesteps (990, 960, …, 0) a run of :func:`parta_sample_fn` takes."""
+    total = len(load_impl("solutions").denoise.strided_timesteps())
+    return total if steps is None else min(steps, total)
 
 
 def parta_available() -> str | None:
@@ -289,6 +400,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda: on CUDA the fast path is the GPU's "
                                                     "mixed precision and the conv micro-benchmark is skipped")
     p.add_argument("--no-flops", action="store_true", help="skip counting FLOPs")
+    p.add_argument("--hidden", type=int, help="training workloads: UNet width D other than the course's (quick checks)")
+    p.add_argument("--batch-size", type=int, help="training workloads: batch size other than the course's")
     p.add_argument("--json", help="also write the results to this JSON file")
     args = p.parse_args(argv)
     if args.threads:
@@ -307,8 +420,8 @@ def main(argv=None) -> int:
     s = info["fast_settings"]
     print(f"fast path: autocast {s['autocast_dtype']} (training {s['training_autocast_dtype']}), "
           f"{s['memory_format']}; sampling: {s['sampling']}; weights, optimizer (Adam) and loss float32", flush=True)
-    print(f"timing: best of {args.repeats} interleaved rounds, wall clock; FLOPs = conv + matmul (FlopCounterMode)\n",
-          flush=True)
+    print(f"timing: best of {args.repeats} interleaved rounds, wall clock, baseline and fast each in a fresh process "
+          f"of its own; FLOPs = conv + matmul (FlopCounterMode)\n", flush=True)
     results = {"info": info, "rows": []}
     conv = None
     convs = []
@@ -321,7 +434,7 @@ def main(argv=None) -> int:
             for k in ("peak_fp32", "peak_bf16"):
                 conv[k] = max(c[k] for c in convs)
 
-    if device == "cpu" and ("conv" in args.workloads or any(w != "conv" for w in args.workloads)):
+    if device == "cpu" and ("conv" in args.workloads or not args.no_flops):  # the fractions need FLOPs
         conv = conv_throughput(args.repeats)
         convs.append(dict(conv))
         results["conv"] = conv
@@ -335,30 +448,28 @@ def main(argv=None) -> int:
     for kind, name in [("time", "train-time"), ("class", "train-class"), ("denoiser", "train-denoiser")]:
         if name not in args.workloads:
             continue
-        base, bs = train_step_fn(kind, False, device=device)
-        fast, _ = train_step_fn(kind, True, device=device)
-        flops = 0 if args.no_flops else count_flops(base)
+        size = dict(hidden=args.hidden, batch_size=args.batch_size)
+        bs = train_config(kind, **size).batch_size
+        flops = 0 if args.no_flops else count_flops(train_step_fn(kind, False, device=device, **size))
         iters = max(1, args.iters // 2) if kind == "denoiser" else args.iters  # 8x the work per step
-        t = interleaved({"base": synced(base, device), "fast": synced(fast, device)}, args.repeats, iters)
-        ru = {k: step_rusage(f) for k, f in (("base", base), ("fast", fast))}
-        r = row(name, bs, t["base"], t["fast"], flops / bs, bs, conv,
-                note=f"step: {t['base']:.3f} s baseline, {t['fast']:.3f} s fast; per step in the kernel "
-                     f"(page faults of fresh allocations): baseline {ru['base']['sys_s']:.3f} s CPU, "
-                     f"{ru['base']['minor_faults']:.0f} faults; fast {ru['fast']['sys_s']:.3f} s, "
-                     f"{ru['fast']['minor_faults']:.0f}")
-        r["rusage"] = ru
+        t = side_by_side(train_step_fn, args.repeats, iters, args.threads, kind=kind, device=device, **size)
+        (tb, sb, fb), (tf, sf, ff) = t["base"], t["fast"]
+        r = row(name, bs, tb, tf, flops / bs, bs, conv,
+                note=f"step: {tb:.3f} s baseline, {tf:.3f} s fast; per step in the kernel (page faults of "
+                     f"fresh allocations): baseline {sb:.3f} s CPU, {fb:.0f} faults; fast {sf:.3f} s, {ff:.0f}")
+        r["rusage"] = {"base": {"sys_s": sb, "minor_faults": fb}, "fast": {"sys_s": sf, "minor_faults": ff}}
         results["rows"].append(r)
         print_row(r)
         remeasure_conv()
 
     if "sample-partb" in args.workloads:
         steps = 300 if args.full else args.sample_steps
-        base, fast = partb_sample_fn(False, steps, device=device), partb_sample_fn(True, steps, device=device)
-        flops = 0 if args.no_flops else count_flops(base)
-        t = interleaved({"base": synced(base, device), "fast": synced(fast, device)}, args.repeats, 1)
+        flops = 0 if args.no_flops else count_flops(partb_sample_fn(False, steps, device=device))
+        t = side_by_side(partb_sample_fn, args.repeats, 1, args.threads, steps=steps, device=device)
         scale = 300 / steps
-        r = row("sample-partb", 40, t["base"] * scale, t["fast"] * scale, flops * scale / 40, 40, conv,
-                note=f"40 digits, T=300, CFG: {t['base'] * scale:.1f} s baseline, {t['fast'] * scale:.1f} s fast"
+        tb, tf = t["base"][0] * scale, t["fast"][0] * scale
+        r = row("sample-partb", 40, tb, tf, flops * scale / 40, 40, conv,
+                note=f"40 digits, T=300, CFG: {tb:.1f} s baseline, {tf:.1f} s fast"
                      + ("" if steps == 300 else f" (timed {steps} steps, scaled to 300)"))
         results["rows"].append(r)
         print_row(r)
@@ -369,14 +480,13 @@ def main(argv=None) -> int:
         if why:
             print(f"sample-parta    skipped: {why}", flush=True)
         else:
-            (base, k), (fast, _) = (parta_sample_fn(False, steps=args.parta_steps, device=device),
-                                    parta_sample_fn(True, steps=args.parta_steps, device=device))
-            total = len(load_impl("solutions").denoise.strided_timesteps())
-            flops = 0 if args.no_flops else count_flops(base)
-            t = interleaved({"base": synced(base, device), "fast": synced(fast, device)}, args.repeats, 1)
+            k, total = parta_steps(args.parta_steps), parta_steps()
+            flops = 0 if args.no_flops else count_flops(parta_sample_fn(False, steps=k, device=device))
+            t = side_by_side(parta_sample_fn, args.repeats, 1, args.threads, steps=k, device=device)
             scale = total / k
-            r = row("sample-parta", 64, t["base"] * scale, t["fast"] * scale, flops * scale / 64, 64, conv,
-                    note=f"64 digits, {total} steps, CFG: {t['base'] * scale:.1f} s baseline, {t['fast'] * scale:.1f} s fast"
+            tb, tf = t["base"][0] * scale, t["fast"][0] * scale
+            r = row("sample-parta", 64, tb, tf, flops * scale / 64, 64, conv,
+                    note=f"64 digits, {total} steps, CFG: {tb:.1f} s baseline, {tf:.1f} s fast"
                          + ("" if k == total else f" (timed {k} steps, scaled to {total})")
                          + "; bundled model, fast = its bf16 copy traced with TorchScript, NCHW (GroupNorm is slow "
                            "in channels_last)")

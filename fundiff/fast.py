@@ -14,6 +14,9 @@ is unchanged up to bfloat16 rounding):
 - **bfloat16 autocast** (:func:`precision`): convolutions and matmuls run in bfloat16, which the CPU
   does twice as fast as float32 where it has AVX-512 BF16 / AMX (oneDNN kernels); on CUDA the GPU's
   own mixed precision (bfloat16 where supported, else float16 for sampling).
+- **conditioning vectors in float32** (:class:`Float32Conditioning`, inside :func:`precision`): the
+  Linear layers on (B, k) inputs — the UNets' time and class blocks — compute in float32, so that
+  neighbouring timesteps t/(T − 1), which bfloat16 rounds to one value, stay apart.
 - **channels_last** (NHWC) activations, the layout oneDNN's convolutions want (NCHW costs a
   reorder before and after every convolution, and a slower backward pass) — except for networks
   with GroupNorm (the diffusers UNets of Part A), whose CPU kernel is 10-30× slower on NHWC
@@ -60,6 +63,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 __all__ = ["fast_model", "precision", "fast_dtype", "bf16_supported", "default_enabled", "CPUKernels",
+           "Float32Conditioning", "linear_float32",
            "FastModel", "fuse_for_inference", "prefers_channels_last", "settings"]
 
 
@@ -114,21 +118,53 @@ def add_cli_flags(parser, what: str) -> None:
 
 
 def precision(device, enabled: bool = True, training: bool = False):
-    """The context of the fast path on ``device``: autocast to :func:`fast_dtype`, and for training on
-    the CPU :class:`CPUKernels` (the fastest kernel for three ops of a channels_last step, same function).
+    """The context of the fast path on ``device``: autocast to :func:`fast_dtype` with the conditioning
+    vectors kept float32 (:class:`Float32Conditioning`), and for training on the CPU
+    :class:`CPUKernels` (the fastest kernel for three ops of a channels_last step, same function).
     A no-op context when ``enabled`` is False or the device has no fast reduced precision."""
     device = torch.device(device)
     dtype = fast_dtype(device, training) if enabled else None
     if dtype is None:
         return nullcontext()
-    if device.type != "cpu":
-        return torch.autocast(device.type, dtype=dtype)
-    if not training:
-        return torch.autocast("cpu", dtype=dtype)
     stack = ExitStack()
-    stack.enter_context(torch.autocast("cpu", dtype=dtype))
-    stack.enter_context(CPUKernels())
+    stack.enter_context(torch.autocast(device.type, dtype=dtype))
+    stack.enter_context(Float32Conditioning())
+    if device.type == "cpu" and training:
+        stack.enter_context(CPUKernels())
     return stack
+
+
+# ---------------------------------------------------------------------------------------------
+# Conditioning vectors in float32
+# ---------------------------------------------------------------------------------------------
+
+def linear_float32(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """y = x Wᵀ + b for a 2-D input x: (B, in), W: (out, in) → (B, out), computed in float32 and
+    returned in autocast's dtype (what autocast would return), differentiable.
+
+    On the fast path the UNets' time and class blocks (Linear layers on (B, 1) and (B, 10) inputs) run
+    this way: in bfloat16 a normalized timestep t ∈ [0, 1] keeps 8 significant bits, so neighbouring
+    timesteps t/(T − 1) collapse to one input (300 steps give 279 distinct bfloat16 values), and the
+    model could not tell them apart.  These products are < 0.1 % of a step's FLOPs."""
+    out_dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
+    with torch.autocast(x.device.type, enabled=False):
+        y = F.linear(x.float(), weight.float(), None if bias is None else bias.float())
+    return y.to(out_dtype)
+
+
+class Float32Conditioning(TorchFunctionMode):
+    """Inside the fast path's autocast, ``F.linear`` on a 2-D input (B, in) — the per-sample
+    conditioning vectors: time and class embeddings — runs in float32 (:func:`linear_float32`);
+    convolutions and every other op are autocast's as before."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.linear and args and isinstance(args[0], torch.Tensor) and args[0].ndim == 2 \
+                and args[0].is_floating_point() and torch.is_autocast_enabled(args[0].device.type):
+            names = ("weight", "bias")
+            p = dict(zip(names, args[1:]), **kwargs)
+            return linear_float32(args[0], p["weight"], p.get("bias"))
+        return func(*args, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -171,46 +171,128 @@ def paired_correct(specs, per_digit: int = 100, guidance_scale: float = 5.0, see
 
 def paired_difference(a: torch.Tensor, b: torch.Tensor) -> dict:
     """Accuracy of a minus accuracy of b, in points, with a 95 % interval from the paired differences
-    d_i = a_i − b_i (normal approximation), and the discordant pair counts."""
-    d = a.float() - b.float()
-    n = len(d)
-    half = 1.96 * float(d.std(unbiased=True)) / math.sqrt(n) if n > 1 else float("nan")
-    mean = float(d.mean())
+    d_i = a_i − b_i (normal approximation), and the discordant pair counts.  a, b: (N,) bool."""
+    return difference_from_counts(int((a & ~b).sum()), int((~a & b).sum()), len(a))
+
+
+def difference_from_counts(a_only: int, b_only: int, n: int) -> dict:
+    """:func:`paired_difference` from its sufficient statistics: of n pairs, ``a_only`` right only
+    under a and ``b_only`` right only under b.  With d_i ∈ {−1, 0, 1}:
+
+        mean = (a_only − b_only) / n,   s² = (a_only + b_only − n·mean²) / (n − 1),
+        95 % CI = mean ± 1.96·s/√n          (in points: × 100)."""
+    if a_only < 0 or b_only < 0 or a_only + b_only > n:
+        raise ValueError(f"discordant counts a_only={a_only}, b_only={b_only} must be ≥ 0 and sum to ≤ n={n}")
+    mean = (a_only - b_only) / n if n else float("nan")
+    half = 1.96 * math.sqrt(max(a_only + b_only - n * mean * mean, 0.0) / (n - 1) / n) if n > 1 else float("nan")
     return {"diff_points": 100 * mean, "ci95_points": [100 * (mean - half), 100 * (mean + half)],
-            "a_only": int((a & ~b).sum()), "b_only": int((~a & b).sum()), "n": n}
+            "a_only": a_only, "b_only": b_only, "n": n}
 
 
-def compare(specs, per_digit: int = 100, guidance_scale: float = 5.0, seed: int = 0, device="cpu",
-            chunk: int = 500) -> dict:
-    """:func:`paired_correct` summarized: per model its overall and per-digit accuracy, and each
-    model against the first (:func:`paired_difference`)."""
-    asked, correct = paired_correct(specs, per_digit, guidance_scale, seed, device, chunk)
-    out = {"per_digit": per_digit, "guidance_scale": guidance_scale, "seed": seed, "device": str(device), "models": []}
-    for (path, fast), c in zip(specs, correct):
+def noise_seeds(per_digit: int, seed: int, chunk: int) -> list[int]:
+    """The generator seeds of :func:`paired_correct`'s chunks: seed, seed + 1, … (one per chunk)."""
+    return [seed + k for k in range(math.ceil(10 * per_digit / chunk))]
+
+
+def pool(results: list[dict], across_models: bool = False) -> dict:
+    """Several :func:`compare` results as one: per model the accuracy over all samples and the paired
+    difference against the first model from the summed discordant counts
+    (:func:`difference_from_counts`; exactly the interval of one run with all the samples).
+
+    Results of the same models (same order) must have sampled disjoint noise seeds.  With
+    ``across_models`` the models may differ position by position (e.g. the same fast-vs-plain
+    comparison repeated over training seeds: position 2 pools every run's second model)."""
+    if not results:
+        raise ValueError("pool needs at least one compare result")
+    names = [[(m["weights"], m["sampling"]) for m in r["models"]] for r in results]
+    for i, other in enumerate(names[1:], 1):
+        same = other == names[0] if not across_models else [s for _, s in other] == [s for _, s in names[0]]
+        if not same:
+            raise ValueError(f"result {i} compares {other}, result 0 compares {names[0]}: pool needs the same "
+                             "models in the same order" + ("" if across_models else
+                                                           " (--across-models: as many, sampled the same way)"))
+    gammas = sorted({r["guidance_scale"] for r in results})
+    if len(gammas) > 1:
+        raise ValueError(f"the results sampled at different guidance scales {gammas}: pool needs one")
+    seen: dict[tuple, int] = {}
+    for i, r in enumerate(results):
+        for s in r.get("noise_seeds") or noise_seeds(r["per_digit"], r["seed"], r.get("chunk", 500)):
+            key = (tuple(names[i]), s)
+            if key in seen:
+                raise ValueError(f"results {seen[key]} and {i} sampled the same models from noise seed {s}: pooled "
+                                 "samples must be independent (give compare another --seed)")
+            seen[key] = i
+    per = sum(r["per_digit"] for r in results)
+    out = {"pooled": len(results), "per_digit": per, "guidance_scale": gammas[0],
+           "noise_seeds": sorted({s for _, s in seen}), "models": []}
+    for j, (_, sampling) in enumerate(names[0]):
+        path = " + ".join(dict.fromkeys(n[j][0] for n in names))
+        ms = [r["models"][j] for r in results]
+        n = sum(m["vs_first"]["n"] for m in ms)
+        digit = [{int(d): a for d, a in m["per_digit"].items()} for m in ms]  # JSON keys are strings
         out["models"].append({
-            "weights": str(path), "sampling": "fast" if fast else "fp32", "accuracy": float(c.float().mean()),
-            "per_digit": {int(d): float(c[asked == d].float().mean()) for d in range(10)},
-            "vs_first": paired_difference(c, correct[0]),
+            "weights": path, "sampling": sampling,
+            "accuracy": sum(m["accuracy"] * m["vs_first"]["n"] for m in ms) / n,
+            "per_digit": {d: sum(a[d] * r["per_digit"] for a, r in zip(digit, results)) / per for d in range(10)},
+            "vs_first": difference_from_counts(sum(m["vs_first"]["a_only"] for m in ms),
+                                               sum(m["vs_first"]["b_only"] for m in ms), n),
         })
     return out
 
 
+def compare(specs, per_digit: int = 100, guidance_scale: float = 5.0, seed: int = 0, device="cpu",
+            chunk: int = 500) -> dict:
+    """:func:`paired_correct` summarized (:func:`summarize`): per model its overall and per-digit
+    accuracy, and each model against the first (:func:`paired_difference`)."""
+    asked, correct = paired_correct(specs, per_digit, guidance_scale, seed, device, chunk)
+    out = summarize(specs, asked, correct)
+    out.update(per_digit=per_digit, guidance_scale=guidance_scale, seed=seed, chunk=chunk,
+               noise_seeds=noise_seeds(per_digit, seed, chunk), device=str(device))
+    return out
+
+
+def summarize(specs, asked: torch.Tensor, correct: list[torch.Tensor]) -> dict:
+    """{"models": [...]}: per spec (weights, fast) its accuracy, per-digit accuracy and
+    :func:`paired_difference` against the first.  asked: (N,) digits; correct: [(N,) bool]."""
+    return {"models": [{
+        "weights": str(path), "sampling": "fast" if fast else "fp32", "accuracy": float(c.float().mean()),
+        "per_digit": {int(d): float(c[asked == d].float().mean()) for d in range(10)},
+        "vs_first": paired_difference(c, correct[0]),
+    } for (path, fast), c in zip(specs, correct)]}
+
+
+def print_comparison(r: dict) -> None:
+    """Each model of a :func:`compare` / :func:`pool` result: accuracy and difference to the first."""
+    for m in r["models"]:
+        v = m["vs_first"]
+        print(f"{m['weights']} [{m['sampling']}]: {m['accuracy']:.2%}   vs first: {v['diff_points']:+.2f} points "
+              f"(95% CI {v['ci95_points'][0]:+.2f} … {v['ci95_points'][1]:+.2f}; right only here {v['a_only']}, "
+              f"only there {v['b_only']} of {v['n']})")
+        if "per_digit" in m:
+            print("    per digit: " + "  ".join(f"{d}: {a:.0%}" for d, a in m["per_digit"].items()))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m fundiff.metrics", description=__doc__.split("\n\n")[0])
-    p.add_argument("command", choices=["train", "check", "partb", "compare"],
+    p.add_argument("command", choices=["train", "check", "partb", "compare", "pool"],
                    help="train the classifier, check it on the held-out digits, read a Part B model's samples, "
-                        "or compare several models on paired samples (same digits, same noise)")
+                        "compare several models on paired samples (same digits, same noise), or pool the "
+                        "JSON results of several compare runs of the same models on other noise seeds")
     p.add_argument("weights", nargs="*", help="partb: a class-conditioned weights file; compare: two or more, "
-                                              "each PATH or PATH:fast (sampled on the fast path)")
+                                              "each PATH or PATH:fast (sampled on the fast path); pool: the "
+                                              "--json files of compare runs")
     p.add_argument("--device", default="cpu", help="compare: where to sample (cpu, cuda)")
     p.add_argument("--chunk", type=int, default=500, help="compare: digits sampled per batch")
-    p.add_argument("--json", help="compare: also write the results to this file")
+    p.add_argument("--json", help="compare, pool: also write the results to this file")
     p.add_argument("--per-digit", type=int, default=10)
     p.add_argument("--gamma", type=float, default=5.0)
     p.add_argument("--fast", action="store_true", help="partb: sample on the reduced-precision path")
+    p.add_argument("--across-models", action="store_true",
+                   help="pool: the runs may compare different weights files, pooled position by position "
+                        "(e.g. one comparison repeated over training seeds)")
     p.add_argument("--epochs", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)  # flags may come between the files
     if args.command == "train":
         t0 = time.perf_counter()
         model, acc = train_classifier(args.epochs, args.seed)
@@ -237,12 +319,27 @@ def main(argv=None) -> int:
         r = compare([parse_spec(w) for w in args.weights], args.per_digit, args.gamma, args.seed, args.device, args.chunk)
         print(f"{args.per_digit} per digit, γ={args.gamma:g}, seed {args.seed}, paired noise, on {args.device} "
               f"({time.perf_counter() - t0:.0f} s)")
-        for m in r["models"]:
-            v = m["vs_first"]
-            print(f"{m['weights']} [{m['sampling']}]: {m['accuracy']:.2%}   vs first: {v['diff_points']:+.2f} points "
-                  f"(95% CI {v['ci95_points'][0]:+.2f} … {v['ci95_points'][1]:+.2f}; right only here {v['a_only']}, "
-                  f"only there {v['b_only']} of {v['n']})")
-            print("    per digit: " + "  ".join(f"{d}: {a:.0%}" for d, a in m["per_digit"].items()))
+        print_comparison(r)
+        if args.json:
+            Path(args.json).write_text(json.dumps(r, indent=1))
+    elif args.command == "pool":
+        if not args.weights:
+            p.error("pool reads the --json files of one or more compare runs")
+        results = []
+        for f in args.weights:
+            try:
+                results.append(json.loads(Path(f).read_text()))
+            except (OSError, ValueError) as e:
+                p.error(f"{f}: not a readable compare --json file ({e})")
+        try:
+            r = pool(results, args.across_models)
+        except (KeyError, TypeError) as e:
+            p.error(f"not compare --json files (missing {e})")
+        except ValueError as e:
+            p.error(str(e))
+        print(f"{len(results)} compare runs pooled: {r['per_digit']} per digit, γ={r['guidance_scale']:g}, "
+              f"noise seeds {r['noise_seeds']}")
+        print_comparison(r)
         if args.json:
             Path(args.json).write_text(json.dumps(r, indent=1))
     else:

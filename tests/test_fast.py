@@ -302,6 +302,60 @@ def test_fast_training_step_matches_plain_step():
 
 
 # ---------------------------------------------------------------------------------------------
+# Float32Conditioning: the time and class vectors stay float32 on the fast path
+# ---------------------------------------------------------------------------------------------
+
+def colliding_timesteps(T=300):
+    """Two neighbouring normalized timesteps t/(T−1) that round to the same bfloat16 value."""
+    t = torch.arange(T) / (T - 1)
+    k = next(k for k in range(T - 1) if t[k].bfloat16() == t[k + 1].bfloat16())
+    return t[k:k + 2]
+
+
+def test_linear_float32_is_float32_linear_rounded_once():
+    """Inside autocast, linear_float32 = F.linear in float32 (from the float32 inputs), returned in
+    autocast's dtype (so the gradient arriving from its output is bfloat16, as anywhere under autocast),
+    with float32 gradients to the weights; plain autocast merges the two timesteps."""
+    g = torch.Generator().manual_seed(0)
+    lin = nn.Linear(1, 32)
+    t = colliding_timesteps().reshape(2, 1).requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = fast.linear_float32(t, lin.weight, lin.bias)
+        y_autocast = lin(t)
+    assert y.dtype == torch.bfloat16
+    assert torch.equal(y, F.linear(t, lin.weight, lin.bias).bfloat16())
+    assert not torch.equal(y[0], y[1]) and torch.equal(y_autocast[0], y_autocast[1])
+    w = torch.randn(2, 32, generator=g)
+    gw, gt = torch.autograd.grad((y.float() * w).sum(), (lin.weight, t))
+    w16 = w.bfloat16().float()  # the output gradient as it arrives through the bfloat16 output
+    want_gw, want_gt = torch.autograd.grad((F.linear(t, lin.weight, lin.bias) * w16).sum(), (lin.weight, t))
+    assert gw.dtype == torch.float32
+    torch.testing.assert_close(gw, want_gw, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(gt, want_gt, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fast_path_tells_neighbouring_timesteps_apart(training):
+    """Under precision() (training and sampling) the UNet's time blocks see float32 t: two
+    timesteps that collide in bfloat16 give different embeddings (F.linear on 2-D inputs is
+    rerouted; 4-D activations and 3-D inputs are not)."""
+    torch.manual_seed(0)
+    m = S.unet.TimeConditionalUNet(1, 8)
+    t = colliding_timesteps().reshape(2, 1)
+    with precision("cpu", True, training=training):
+        emb = m.fc1_t(t)
+        seq = F.linear(torch.randn(2, 3, 4), torch.randn(5, 4))  # (B, L, in): autocast's own
+    assert not torch.equal(emb[0], emb[1])
+    if fast.fast_dtype("cpu") is not None:
+        assert emb.dtype == torch.bfloat16 and seq.dtype == torch.bfloat16
+    fm = fast_model(m.eval())
+    x = torch.randn(1, 1, 28, 28).expand(2, -1, -1, -1)
+    with torch.no_grad():
+        y = fm(x, t.flatten())
+    assert not torch.equal(y[0], y[1]), "the fused inference copy must see float32 t too"
+
+
+# ---------------------------------------------------------------------------------------------
 # CUDA: the same fast path on the GPU's own mixed precision
 # ---------------------------------------------------------------------------------------------
 
