@@ -418,7 +418,8 @@ def main(argv=None) -> int:
     print(f"torch {info['torch']}, {torch.get_num_threads()} threads, CPU capability "
           f"{info['fast_settings']['cpu_capability']}, native bf16: {info['bf16_native']}", flush=True)
     s = info["fast_settings"]
-    print(f"fast path: autocast {s['autocast_dtype']} (training {s['training_autocast_dtype']}), "
+    print(f"fast path: autocast {s['autocast_dtype']} (training {s['training_autocast_dtype']}; "
+          f"{s['conditioning']}), "
           f"{s['memory_format']}; sampling: {s['sampling']}; weights, optimizer (Adam) and loss float32", flush=True)
     print(f"timing: best of {args.repeats} interleaved rounds, wall clock, baseline and fast each in a fresh process "
           f"of its own; FLOPs = conv + matmul (FlopCounterMode)\n", flush=True)

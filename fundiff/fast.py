@@ -271,6 +271,7 @@ def settings(device="cpu", enabled: bool = True) -> dict:
         "autocast_dtype": str(fast_dtype(device)) if enabled else None,
         "training_autocast_dtype": str(fast_dtype(device, training=True)) if enabled else None,
         "memory_format": "channels_last" if enabled else "contiguous (NCHW)",
+        "conditioning": "time/class Linear layers in float32" if enabled else None,
         "sampling": "BatchNorm folded + activation fused into oneDNN convolutions" if enabled else "eager",
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
