@@ -28,8 +28,7 @@ a real cost of the plain baseline that bfloat16's halved tensors mostly avoid.  
 freed blocks for reuse: on the 2-core development VM the plain class-UNet step went from about 1.5 to
 1.23 s and the fast one from 0.67 to 0.61 s (the ratio from about 2.4× to 2.0×; measured before the
 two ran in separate processes).  The same allocator state is why each configuration runs in a
-process of its own (:class:`Worker`): sharing one, the plain step measured 5-9 % slower and the
-fast one 3 % faster than each alone, inflating the ratio.
+process of its own (:class:`Worker`).
 
 ``--device cuda`` runs the same workloads on a GPU (fast = its mixed precision; no conv
 micro-benchmark there).
@@ -108,8 +107,9 @@ class Worker:
     Each configuration gets its own process because what a process ran before changes how fast a
     step runs: which freed memory glibc's allocator kept, and so how many pages the next step has to
     fault in (zeroed) from the OS.  Run in one process, the two configurations' rounds disturbed each
-    other: on the development VM the plain class-UNet step measured 1.45 s (best of 5; median 1.53)
-    next to the fast one and 1.38 s (median 1.40) alone; the fast step 0.63 s next to it, 0.65 s alone."""
+    other and inflated the ratio: ``python tools/same_process_check.py class`` on the development VM
+    gave the plain class-UNet step 1.498 s (best of 5; 241k page faults per step) next to the fast
+    one and 1.417 s (151k) alone, the fast step 0.648 s next to it and 0.658 s alone (2.31× vs 2.15×)."""
 
     def __init__(self, builder, threads: int | None = None, **kwargs):
         import multiprocessing as mp
