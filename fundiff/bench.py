@@ -32,6 +32,9 @@ process of its own (:class:`Worker`).
 
 ``--device cuda`` runs the same workloads on a GPU (fast = its mixed precision; no conv
 micro-benchmark there).
+
+Also here: :func:`parta_vs_diffusers`, the Part A loop against diffusers' own scheduler loop on the
+bundled model (``python -m fundiff.bundled bench``).
 """
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import fast as fastmod
-from .impl import load_impl
+from .impl import as_impl, load_impl
 
 WORKLOADS = ("conv", "train-time", "train-class", "train-denoiser", "sample-partb", "sample-parta")
 CL = torch.channels_last
@@ -339,13 +342,44 @@ def parta_available() -> str | None:
         for mod, fn in [("denoise", "sample"), ("denoise", "strided_timesteps"), ("guidance", "cfg_estimator")]:
             if not hasattr(getattr(S, mod, None), fn):
                 return f"solutions/{mod}.py has no {fn} yet"
-        from .bundled import BUNDLED_DIR
+        from .models.mnist import BUNDLED_DIR
 
         if not (BUNDLED_DIR / "unet" / "diffusion_pytorch_model.safetensors").is_file():
             return f"the bundled model is not in {BUNDLED_DIR} yet"
     except Exception as e:  # noqa: BLE001 - report whatever is missing
         return f"{type(e).__name__}: {e}"
     return None
+
+
+def parta_vs_diffusers(n: int = 64, guidance_scale: float = 5.0, repeats: int = 3, threads: int = 2, impl=None) -> dict:
+    """Seconds to sample ``n`` digits with the 34 course timesteps and CFG: ours (the Part A loop of
+    solutions/ on the bundled model's interface) vs a diffusers DDPMScheduler loop on the same UNet
+    (``python -m fundiff.bundled bench``; both float32, one process).  Best of ``repeats``,
+    alternating; also prints the largest difference between the two results."""
+    from .metrics import cfg_sample
+    from .models.mnist import diffusers_cfg_sample, load_bundled
+
+    torch.set_num_threads(threads)
+    impl = as_impl(impl)
+    model = load_bundled("cpu")
+    ts = impl.denoise.strided_timesteps()
+    times = {"ours": [], "diffusers": []}
+    outs = {}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        outs["ours"] = cfg_sample(model, "3", n, guidance_scale, torch.Generator().manual_seed(0), ts, impl)
+        times["ours"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        outs["diffusers"] = diffusers_cfg_sample(model.unet, model.scheduler.config, 3, n, guidance_scale,
+                                                 torch.Generator().manual_seed(0), ts).clamp(-1, 1)
+        times["diffusers"].append(time.perf_counter() - t0)
+    best = {k: min(v) for k, v in times.items()}
+    diff = float((outs["ours"] - outs["diffusers"]).abs().max())
+    print(f"sampling {n} digits, {len(ts)} steps, CFG γ={guidance_scale}, {threads} threads, best of {repeats}:")
+    print(f"  ours (solutions/ Part A loop): {best['ours']:.2f} s")
+    print(f"  diffusers DDPMScheduler loop:  {best['diffusers']:.2f} s")
+    print(f"  ratio ours/diffusers: {best['ours'] / best['diffusers']:.2f}; max |ours − diffusers| = {diff:.2e}")
+    return {"seconds": best, "all": times, "max_abs_diff": diff, "n": n, "steps": len(ts), "threads": threads}
 
 
 # ---------------------------------------------------------------------------------------------

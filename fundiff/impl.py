@@ -100,3 +100,11 @@ def load_impl(name_or_path: str | Path = "solutions") -> Impl:
     if path not in _CACHE:
         _CACHE[path] = Impl(path)
     return _CACHE[path]
+
+
+def as_impl(impl=None):
+    """``impl`` as an implementation: None → ``load_impl("solutions")``, a name or path →
+    :func:`load_impl`, anything else (an :class:`Impl`, or an object with the modules) as it is."""
+    if impl is None:
+        return load_impl("solutions")
+    return load_impl(impl) if isinstance(impl, (str, Path)) else impl

@@ -7,6 +7,10 @@ as ``data/digit_classifier.safetensors``; it prints its accuracy on the 500 held
     >>> from fundiff.metrics import classify, per_digit_accuracy
     >>> labels = classify(samples)                       # samples: (N, 1, 28, 28) in [0, 1]
     >>> per_digit_accuracy(samples, asked)               # {digit: share recognized as asked}
+
+Quality of the package's models with it: :func:`partb_quality` (``python -m fundiff.metrics partb
+WEIGHTS``) and :func:`compare` / :func:`pool` for Part B, :func:`parta_quality` (``python -m
+fundiff.bundled quality``) for the bundled Part A model.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from torch import nn
 
 from .checkpoint import load_checked, save_atomic
 from .data import DATA_DIR, load_digits
+from .impl import as_impl
 
 CLASSIFIER_PATH = DATA_DIR / "digit_classifier.safetensors"
 
@@ -122,6 +127,47 @@ def partb_quality(weights: str | Path, per_digit: int = 10, guidance_scale: floa
     generator seeded ``seed``), fp32 unless ``fast`` (fundiff.fast's reduced-precision path)."""
     asked, (correct,) = paired_correct([(weights, fast)], per_digit, guidance_scale, seed, chunk=10 * per_digit)
     return {d: float(correct[asked == d].float().mean()) for d in range(10)}
+
+
+def cfg_sample(model, prompt: str, n: int, guidance_scale: float, generator: torch.Generator,
+               timesteps=None, impl=None) -> torch.Tensor:
+    """n samples of ``prompt`` with the Part A loop (``denoise.sample``) and classifier-free guidance
+    (``guidance.cfg_estimator`` against the null prompt); timesteps default 990, 960, …, 0.
+    Returns (n, 1, 28, 28) in [-1, 1] (clamped)."""
+    impl = as_impl(impl)
+    timesteps = impl.denoise.strided_timesteps() if timesteps is None else timesteps
+    est = impl.guidance.cfg_estimator(model.estimator(prompt), model.estimator(model.null_prompt), guidance_scale)
+    x = impl.denoise.sample(est, (n, *model.image_shape), timesteps, model.alphas_cumprod, generator,
+                            device=model.device)
+    return x.float().cpu().clamp(-1, 1)
+
+
+def parta_quality(model=None, guidance_scales=(1.0, 2.0, 3.0, 5.0, 7.0), n_per_digit: int = 50, seed: int = 0,
+                  impl=None) -> dict:
+    """Per-digit share of the bundled Part A model's CFG samples (``model``: default the shipped one,
+    on the CPU) that :func:`classify` reads as the asked digit, for each γ: {γ: {"per_digit": {d:
+    share}, "mean": …, "min": …}}.  Samples: solutions' Part A loop (or ``impl``'s), 990, 960, …, 0;
+    all from one generator seeded with ``seed`` (the same noise for every γ)."""
+    from .models.mnist import NULL_CLASS, load_bundled
+
+    impl = as_impl(impl)
+    model = load_bundled("cpu") if model is None else model
+    labels = torch.arange(10).repeat_interleave(n_per_digit)
+    null = torch.full_like(labels, NULL_CLASS)
+    results = {}
+    for gamma in guidance_scales:
+        # all digits in one batch: estimators with one class label per image (the same math as
+        # cfg_estimator(model.estimator(str(d)), model.estimator(""), γ) digit by digit)
+        est = impl.guidance.cfg_estimator(lambda x, t: model.predict(x, t, labels),
+                                          lambda x, t: model.predict(x, t, null), gamma)
+        g = torch.Generator().manual_seed(seed)
+        x = impl.denoise.sample(est, (len(labels), *model.image_shape), impl.denoise.strided_timesteps(),
+                                model.alphas_cumprod, g).float().clamp(-1, 1)
+        acc = per_digit_accuracy((x + 1) / 2, labels)
+        results[gamma] = {"per_digit": acc, "mean": sum(acc.values()) / len(acc), "min": min(acc.values())}
+        print(f"γ = {gamma}: mean {results[gamma]['mean']:.1%}, min {results[gamma]['min']:.1%}, per digit "
+              + " ".join(f"{d}:{a:.0%}" for d, a in acc.items()), flush=True)
+    return results
 
 
 def parse_spec(spec: str) -> tuple[str, bool]:

@@ -1,4 +1,5 @@
-"""The bundled MNIST model (fundiff.bundled): loading, prompts, the interface, the test images.
+"""The bundled MNIST model (fundiff.models.mnist): loading, prompts, the interface, the test images
+(fundiff.data.images).
 
 Ungraded tests of the package itself; they use the shipped weights in data/bundled/ and the shipped
 images in data/images/ and stay fast (a few UNet passes on a handful of 28×28 images)."""
@@ -10,21 +11,21 @@ import pytest
 import torch
 from PIL import Image
 
-from fundiff import bundled
-from fundiff.data import load_digits
-from fundiff.models import PretrainedModel, load_pretrained
+from fundiff.data import images, load_digits
+from fundiff.metrics import cfg_sample
+from fundiff.models import PretrainedModel, load_pretrained, mnist
 
 
 @pytest.fixture(scope="module")
 def model():
-    return bundled.load_bundled("cpu")
+    return mnist.load_bundled("cpu")
 
 
 # ----------------------------------------------------------------------------------------------
 # Loading and the interface
 # ----------------------------------------------------------------------------------------------
 def test_shipped_files_are_diffusers_format():
-    d = bundled.BUNDLED_DIR
+    d = mnist.BUNDLED_DIR
     for part in ("unet/config.json", "unet/diffusion_pytorch_model.safetensors",
                  "scheduler/scheduler_config.json", "training.json"):
         assert (d / part).is_file(), f"{d / part} is missing"
@@ -34,7 +35,7 @@ def test_shipped_files_are_diffusers_format():
 
 
 def test_training_record_matches_the_weights(model):
-    rec = json.loads((bundled.BUNDLED_DIR / "training.json").read_text())
+    rec = json.loads((mnist.BUNDLED_DIR / "training.json").read_text())
     for key in ("seed", "steps", "wall_clock_s", "loss", "data", "unet_config", "scheduler_config"):
         assert key in rec, f"training.json lacks {key!r}"
     assert rec["steps"] > 0 and rec["loss"]["final_mean_last_100_steps"] < 0.1
@@ -68,17 +69,17 @@ def test_load_pretrained_bundled():
 
 def test_incomplete_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="unet/config.json"):
-        bundled.load_bundled("cpu", path=tmp_path)
+        mnist.load_bundled("cpu", path=tmp_path)
 
 
 # ----------------------------------------------------------------------------------------------
 # Prompts
 # ----------------------------------------------------------------------------------------------
 def test_prompts(model):
-    assert set(model.prompts) == {*map(str, range(10)), *bundled.DIGIT_WORDS, ""}
-    for d, word in enumerate(bundled.DIGIT_WORDS):
+    assert set(model.prompts) == {*map(str, range(10)), *mnist.DIGIT_WORDS, ""}
+    for d, word in enumerate(mnist.DIGIT_WORDS):
         assert model.encode_prompt(str(d)) == model.encode_prompt(word) == d
-    assert model.encode_prompt("") == bundled.NULL_CLASS
+    assert model.encode_prompt("") == mnist.NULL_CLASS
 
 
 @pytest.mark.parametrize("bad", ["ten", "a high quality photo", " 3", "Three", "10"])
@@ -155,12 +156,12 @@ def test_check_image(model):
 # Test images and masks
 # ----------------------------------------------------------------------------------------------
 def test_shipped_image_sets():
-    sets = bundled.test_image_paths()
+    sets = images.test_image_paths()
     assert len(sets["test"]) == 10 and len(sets["web"]) == 10
     assert len(sets["drawings"]) >= 3 and len(sets["masks"]) >= 3
     for kind in ("test", "web", "drawings"):
         for p in sets[kind]:
-            x = bundled.load_image(p)
+            x = images.load_image(p)
             assert x.shape == (1, 1, 28, 28) and x.dtype == torch.float32
             assert x.min() >= -1 and x.max() <= 1 and x.max() > 0.5, p
             assert x.mean() < -0.5, f"{p}: expected a light digit on a dark background"
@@ -170,7 +171,7 @@ def test_heldout_images_are_the_heldout_digits():
     x, y = load_digits("heldout")
     for d in (0, 7):
         want = x[(y == d).nonzero()[0, 0]] * 2 - 1
-        got = bundled.load_image(bundled.IMAGES_DIR / f"heldout_{d}.png")[0]
+        got = images.load_image(images.IMAGES_DIR / f"heldout_{d}.png")[0]
         torch.testing.assert_close(got, want, atol=1.5 / 255, rtol=0)
 
 
@@ -180,13 +181,13 @@ def test_images_are_reproducible(tmp_path):
     every rewritten image is still closest to its own shipped picture and differs little from it."""
     import PIL
 
-    written = bundled.write_images(tmp_path)
-    shipped = bundled.IMAGES_DIR
+    written = images.write_images(tmp_path)
+    shipped = images.IMAGES_DIR
     names = sorted(p.name for p in shipped.glob("*.png"))
     assert sorted(p.name for p in written) == names
-    ref = {n: bundled.load_image(shipped / n) for n in names}
+    ref = {n: images.load_image(shipped / n) for n in names}
     for p in written:
-        got = bundled.load_image(p)
+        got = images.load_image(p)
         if PIL.__version__ == "13.0.0":
             torch.testing.assert_close(got, ref[p.name], atol=0, rtol=0)
         else:
@@ -197,55 +198,55 @@ def test_images_are_reproducible(tmp_path):
 def test_classifier_reads_drawings_and_typeset_digits():
     from fundiff.metrics import classify
 
-    sets = bundled.test_image_paths()
+    sets = images.test_image_paths()
     paths = sets["drawings"] + sets["web"]
-    x = torch.cat([bundled.load_image(p) for p in paths])
+    x = torch.cat([images.load_image(p) for p in paths])
     labels = torch.tensor([int(p.stem.split("_")[1]) for p in paths])
     got = classify((x + 1) / 2)
     assert (got == labels).float().mean() >= 0.8, list(zip([p.name for p in paths], got.tolist()))
 
 
 def test_masks():
-    top = bundled.load_mask(bundled.IMAGES_DIR / "mask_top.png")
+    top = images.load_mask(images.IMAGES_DIR / "mask_top.png")
     assert top.shape == (1, 1, 28, 28) and set(top.unique().tolist()) == {0.0, 1.0}
     assert top[..., :14, :].eq(1).all() and top[..., 14:, :].eq(0).all()
-    center = bundled.load_mask(bundled.IMAGES_DIR / "mask_center.png")
+    center = images.load_mask(images.IMAGES_DIR / "mask_center.png")
     assert center[..., 14, 14] == 1 and center[..., 0, 0] == 0
 
 
 def test_image_round_trip(tmp_path):
     x = (torch.arange(784, dtype=torch.float32).reshape(1, 1, 28, 28) % 256) / 255 * 2 - 1
-    path = bundled.save_image(x, tmp_path / "x.png")
-    torch.testing.assert_close(bundled.load_image(path), x, atol=1e-6, rtol=0)
+    path = images.save_image(x, tmp_path / "x.png")
+    torch.testing.assert_close(images.load_image(path), x, atol=1e-6, rtol=0)
 
 
 def test_rgba_image_is_grey_on_black(tmp_path):
     im = Image.new("RGBA", (28, 28), (255, 255, 255, 0))  # transparent white → black
     im.putpixel((3, 4), (255, 255, 255, 255))
     im.save(tmp_path / "a.png")
-    x = bundled.load_image(tmp_path / "a.png")
+    x = images.load_image(tmp_path / "a.png")
     assert x[0, 0, 4, 3] == 1 and x[0, 0, 0, 0] == -1
 
 
 def test_image_loader_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m fundiff.bundled images"):
-        bundled.load_image(tmp_path / "missing.png")
+        images.load_image(tmp_path / "missing.png")
     (tmp_path / "not.png").write_text("hello")
     with pytest.raises(ValueError, match="not a readable image"):
-        bundled.load_image(tmp_path / "not.png")
+        images.load_image(tmp_path / "not.png")
     Image.new("L", (32, 30)).save(tmp_path / "big.png")
     with pytest.raises(ValueError, match="32×30.*28×28"):
-        bundled.load_image(tmp_path / "big.png")
+        images.load_image(tmp_path / "big.png")
     with pytest.raises(ValueError, match="28×28"):
-        bundled.load_mask(tmp_path / "big.png")
+        images.load_mask(tmp_path / "big.png")
 
 
 def test_model_load_image_resizes_any_picture(model, tmp_path):
     Image.new("L", (64, 64), 255).save(tmp_path / "white.png")
     x = model.load_image(tmp_path / "white.png")
     assert x.shape == (1, 1, 28, 28) and torch.allclose(x, torch.ones_like(x))
-    torch.testing.assert_close(model.load_image(bundled.IMAGES_DIR / "drawn_2.png"),
-                               bundled.load_image(bundled.IMAGES_DIR / "drawn_2.png"))
+    torch.testing.assert_close(model.load_image(images.IMAGES_DIR / "drawn_2.png"),
+                               images.load_image(images.IMAGES_DIR / "drawn_2.png"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,8 +275,8 @@ def test_part_a_loop_smoke(model, solutions_impl):
 def test_part_a_loop_matches_diffusers_scheduler(model, solutions_impl):
     """Our loop on the interface = diffusers' DDPMScheduler.step loop on the raw UNet (same noise)."""
     ts = [990, 600, 300, 0]
-    ours = bundled.cfg_sample(model, "6", 2, 3.0, torch.Generator().manual_seed(3), ts, solutions_impl)
-    ref = bundled.diffusers_cfg_sample(model.unet, model.scheduler.config, 6, 2, 3.0,
+    ours = cfg_sample(model, "6", 2, 3.0, torch.Generator().manual_seed(3), ts, solutions_impl)
+    ref = mnist.diffusers_cfg_sample(model.unet, model.scheduler.config, 6, 2, 3.0,
                                        torch.Generator().manual_seed(3), ts).clamp(-1, 1)
     torch.testing.assert_close(ours, ref, atol=1e-4, rtol=1e-4)
 
@@ -283,7 +284,7 @@ def test_part_a_loop_matches_diffusers_scheduler(model, solutions_impl):
 def test_per_image_class_labels(model):
     """cond may also be a (B,) int64 tensor of class labels: the same as one prompt per image."""
     x = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(5))
-    both, _ = model.predict(x, 300, torch.tensor([3, bundled.NULL_CLASS]))
+    both, _ = model.predict(x, 300, torch.tensor([3, mnist.NULL_CLASS]))
     torch.testing.assert_close(both[:1], model.predict(x[:1], 300, 3)[0], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(both[1:], model.predict(x[1:], 300, model.encode_prompt(""))[0], atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="class labels"):

@@ -21,7 +21,7 @@ SECTIONS = ["A1.1", "A1.3", "B1.2"]
 
 
 def bundled_available() -> bool:
-    from fundiff.bundled import BUNDLED_DIR
+    from fundiff.models.mnist import BUNDLED_DIR
 
     return (BUNDLED_DIR / "unet" / "config.json").is_file() or bool(os.environ.get("FUNDIFF_TEST_BUNDLED"))
 

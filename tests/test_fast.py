@@ -264,11 +264,13 @@ def test_unflatten_conv_transpose_as_matmul():
 def test_cpu_kernels_route_only_what_they_can():
     """Inside the fast CPU context the three ops are rerouted (counted); NCHW tensors, other dims,
     other conv-transposes pass through to PyTorch unchanged."""
+    from fundiff.fast import training as kernels  # where CPUKernels looks them up
+
     calls = []
-    orig = {n: getattr(fast, n) for n in ("gelu_nhwc", "cat_channels_nhwc", "conv_transpose_1x1_as_matmul")}
+    orig = {n: getattr(kernels, n) for n in ("gelu_nhwc", "cat_channels_nhwc", "conv_transpose_1x1_as_matmul")}
     try:
         for n, f in orig.items():
-            setattr(fast, n, lambda *a, _f=f, _n=n, **k: (calls.append(_n), _f(*a, **k))[1])
+            setattr(kernels, n, lambda *a, _f=f, _n=n, **k: (calls.append(_n), _f(*a, **k))[1])
         with fast.CPUKernels():
             F.gelu(nhwc(2, 3, 4, 4))
             F.gelu(torch.randn(2, 3, 4, 4))                        # NCHW: passes through
@@ -278,7 +280,7 @@ def test_cpu_kernels_route_only_what_they_can():
             F.conv_transpose2d(torch.randn(2, 4, 3, 3), torch.randn(4, 3, 4, 4), None, 2, 1)  # passes through
     finally:
         for n, f in orig.items():
-            setattr(fast, n, f)
+            setattr(kernels, n, f)
     assert calls == ["gelu_nhwc", "cat_channels_nhwc", "conv_transpose_1x1_as_matmul"]
 
 

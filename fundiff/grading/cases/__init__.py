@@ -5,8 +5,10 @@ the implementation under test by the graded tests.
 A case is a function ``(impl) -> {name: tensor}`` registered with :func:`case`.  Its inputs are
 built inside it from fixed seeds on CPU generators (or from files in ``data/``), so the reference
 and the graded run see the same numbers on any machine.  Call student code through
-:func:`fundiff.grading.call`.  Cases live in the modules of this package (one per part); every
-module here is imported by :func:`all_cases`.
+:func:`fundiff.grading.call`.  Cases live in the modules of this package, every one of which is
+imported by :func:`all_cases`: ``part_a.py`` (forward.py, denoise.py, guidance.py) and ``part_b/``
+(one file per graded module: ``unet.py``, ``train.py``, beside the inputs and tiny models they
+share).  A new case goes in the file of the module it grades.
 """
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ The package ships 5,000 MNIST training digits (``data/mnist_5k.npz``: 500 per cl
 Christopher J.C. Burges).  They are split once and for all: the last 50 digits of every class are
 held out (500 digits), the other 4,500 are for training.  Where a user has torchvision's full MNIST
 on disk (or asks to download it), :func:`load_digits` returns that instead.
+
+The pictures Part A starts from (held-out, typeset and hand-drawn digits, inpainting masks) are
+drawn by :mod:`fundiff.data.images`.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import numpy as np
 import torch
 
 #: The project's data folder (``FUNDIFF_DATA`` overrides it).
-DATA_DIR = Path(os.environ.get("FUNDIFF_DATA", Path(__file__).resolve().parent.parent / "data"))
+DATA_DIR = Path(os.environ.get("FUNDIFF_DATA", Path(__file__).resolve().parents[2] / "data"))
 BUNDLED_DIGITS = DATA_DIR / "mnist_5k.npz"
 HELD_OUT_PER_CLASS = 50
 SPLITS = ("train", "heldout", "all")

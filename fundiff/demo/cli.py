@@ -1,0 +1,189 @@
+"""The command ``python -m fundiff.demo``: options, running the chosen sections, writing the page.
+
+:func:`main` parses the options (:func:`parse_args`), runs each section under the guard
+(:func:`run_section`), rewrites ``OUT/index.html`` after every section (``page.write_page``) and
+writes ``OUT/timings.json``; :func:`benchmark` runs it into a temporary folder and returns those
+timings (the full default run's target: :data:`TARGET_S` seconds on 2 CPU cores).
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import platform
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from ..impl import ImplError, load_impl
+from .context import Ctx
+from .guard import guarded
+from .page import write_page
+from .sections import PARTS, SECTION_IDS, SECTIONS, Section, select_sections
+
+__all__ = ["main", "parse_args", "run_section", "benchmark", "check_model_available", "DEFAULT_OUT", "DEFAULT_SEED",
+           "TARGET_S"]
+
+DEFAULT_OUT = "fundiff-demo"
+DEFAULT_SEED = 180
+#: The full default run's wall-clock target on 2 CPU cores (measured by :func:`benchmark`, not tested).
+TARGET_S = 180
+DESCRIPTION = "The whole course at work, offline, as a web page: ``python -m fundiff.demo``."
+
+
+def run_section(ctx: Ctx, sec: Section, index: int, total: int) -> dict:
+    """Run one section under the guard (Part A without gradients), print its progress and time, and
+    return its record for the page: {"id", "title", "status", "seconds", "cpu_seconds", "items"}."""
+    ctx.section, ctx.items, ctx.problems = sec.id, [], []
+    ctx._cache["vrange"] = (0.0, 1.0) if sec.id.startswith("B") else (-1.0, 1.0)
+    print(f"[{index:2d}/{total}] {sec.id:7s} {sec.title} …", file=sys.stderr, flush=True)
+    t0, c0 = time.perf_counter(), time.process_time()
+    with torch.no_grad() if sec.id.startswith("A") else nullcontext():
+        guarded(ctx, sec.fn, ctx)
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    pictures = any(it["kind"] in ("image", "table", "pre") for it in ctx.items)
+    if not ctx.problems:
+        status = "ok"
+    elif pictures:
+        status = "partial"
+    else:
+        status = ctx.problems[0]
+    print(f"        {sec.id:7s} {status:8s} {secs:6.1f} s", file=sys.stderr, flush=True)
+    return {"id": sec.id, "title": sec.title, "status": status, "seconds": secs, "cpu_seconds": cpu,
+            "items": list(ctx.items)}
+
+
+def _threads() -> str:
+    n = torch.get_num_threads()
+    return f"{n} torch thread{'' if n == 1 else 's'}"
+
+
+def page_meta(ctx: Ctx, total: float, argv: list[str]) -> list[str]:
+    e = html.escape
+    cmd = "python -m fundiff.demo" + ("" if not argv else " " + " ".join(argv))
+    model = ctx.args.model + (f" ({ctx._model!r})" if ctx._model is not None else "")
+    return [
+        f"Command: <code>{e(cmd)}</code>",
+        f"Implementation: <code>{e(str(ctx.impl.path))}</code> · model: <code>{e(model)}</code> · "
+        f"seed {ctx.seed} · device {e(str(ctx.device))} · "
+        f"{'reduced-precision sampling (bfloat16 autocast) for Part A and Part B' if ctx.fast else 'float32 throughout'}"
+        f"{' · Part B trained from scratch (--train)' if ctx.args.train else ''}"
+        f"{' · quick (reduced) run' if ctx.quick else ''}",
+        f"Written {time.strftime('%Y-%m-%d %H:%M:%S')} in {total:.1f} s on {e(platform.machine())} "
+        f"with {_threads()}, torch {e(torch.__version__)}.",
+    ]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from ..fast import add_cli_flags
+
+    p = argparse.ArgumentParser(prog="python -m fundiff.demo", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="sections: " + " ".join(SECTION_IDS))
+    p.add_argument("--impl", default="solutions", help="solutions (default) | exercises | PATH to your folder")
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT}/)")
+    p.add_argument("--sections", nargs="+", metavar="ID", help="only these sections (ids or prefixes: A1.7, B)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of every section (default {DEFAULT_SEED})")
+    p.add_argument("--device", default=None, help="cpu | cuda | … (default: cuda when available, else cpu)")
+    p.add_argument("--model", default="bundled", choices=["bundled", "deepfloyd"],
+                   help="Part A's pretrained model: the bundled MNIST model (offline) or DeepFloyd IF (GPU + weights)")
+    p.add_argument("--deepfloyd-path", help="DeepFloyd IF stage 1: hub id or local folder (default IF-I-XL-v1.0)")
+    p.add_argument("--prompt-embeds", help="DeepFloyd: the course's prompt-embedding .pth file")
+    p.add_argument("--bundled-path", help=argparse.SUPPRESS)  # another copy of data/bundled (development)
+    p.add_argument("--image", action="append", metavar="PATH", help="use this picture as a Part A test image (repeatable)")
+    p.add_argument("--train", action="store_true",
+                   help="train Part B from scratch with fundiff.train (course settings; slow) instead of loading "
+                        "the shipped checkpoints")
+    add_cli_flags(p, "sampling (Part A's bundled model and Part B)")
+    p.add_argument("--quick", action="store_true", help="a reduced run: fewer pictures per section (for tests)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    return p.parse_args(argv)
+
+
+def check_model_available(args) -> str | None:
+    """A clear message when --model deepfloyd cannot run here, else None."""
+    if args.model != "deepfloyd":
+        return None
+    dev = torch.device(args.device) if args.device else None
+    if args.deepfloyd_path and dev is not None and dev.type == "cpu":
+        return None  # asked for explicitly (a local copy, e.g. a small IF-shaped test model, on the CPU)
+    if not torch.cuda.is_available() or (dev is not None and dev.type != "cuda"):
+        return ("--model deepfloyd needs a CUDA GPU (DeepFloyd IF stage 1 runs in fp16, ~10 GB) and its weights "
+                "(accept the licence of DeepFloyd/IF-I-XL-v1.0 on the Hugging Face hub and log in, or pass "
+                "--deepfloyd-path FOLDER) plus the course's prompt embeddings (--prompt-embeds FILE.pth). "
+                "This machine has no usable GPU: run without --model to use the bundled MNIST model, which "
+                "runs everything offline on a CPU.")
+    return None
+
+
+def main(argv=None, started: float | None = None) -> int:
+    """The command line (``started``: perf_counter at process start, to count imports in the total)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    msg = check_model_available(args)
+    if msg:
+        print(msg, file=sys.stderr)
+        return 2
+    try:
+        impl = load_impl(args.impl)
+    except ImplError as err:
+        print(f"fundiff.demo: {err}", file=sys.stderr)
+        return 2
+    sections = select_sections(args.sections)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.fast is None:
+        from ..fast import default_enabled
+
+        args.fast = default_enabled(device)
+    out = Path(args.out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    ctx = Ctx(args=args, out=out, impl=impl, device=device)
+    print(f"fundiff demo → {out}/index.html  (impl {impl.path}, seed {args.seed}, device {device}, "
+          f"{'fast' if args.fast else 'fp32'}{', quick' if args.quick else ''})", file=sys.stderr, flush=True)
+    if started is not None:  # the whole command, imports included
+        t_start, cpu_start = started, 0.0
+    else:
+        t_start, cpu_start = time.perf_counter(), time.process_time()
+    results = []
+    title = "fundiff — the course at work"
+    for i, sec in enumerate(sections, 1):
+        results.append(run_section(ctx, sec, i, len(sections)))
+        # the page after every section: a long run can be watched, a killed one leaves a page
+        write_page(out / "index.html", title, page_meta(ctx, time.perf_counter() - t_start, argv), results, PARTS)
+    total = time.perf_counter() - t_start
+    write_page(out / "index.html", title, page_meta(ctx, total, argv), results, PARTS)
+    timings = {
+        "total_s": round(total, 2), "cpu_s": round(time.process_time() - cpu_start, 1),
+        "sections": {r["id"]: {"status": r["status"], "seconds": round(r["seconds"], 2),
+                               "cpu_seconds": round(r["cpu_seconds"], 2)} for r in results},
+        "fast": args.fast, "quick": args.quick, "impl": str(impl.path), "threads": torch.get_num_threads(),
+    }
+    (out / "timings.json").write_text(json.dumps(timings, indent=1))
+    counts = {k: sum(r["status"] == k for r in results) for k in ("ok", "partial", "missing", "error")}
+    cpu = time.process_time() - cpu_start
+    target = (f"; target for the full default run: under {TARGET_S} s on 2 CPU cores"
+              if len(sections) == len(SECTIONS) and not args.quick and not args.train else "")
+    print(f"total {total:.1f} s (CPU {cpu:.0f} s, {_threads()}{target}): {counts['ok']} ok, "
+          f"{counts['partial']} partly, {counts['missing']} not implemented yet, {counts['error']} with errors "
+          f"→ {(out / 'index.html').resolve()}", file=sys.stderr, flush=True)
+    return 0
+
+
+def benchmark(argv: list[str] | None = None) -> dict:
+    """Run the demo (default: the full default run into a temporary folder) and return its
+    timings: {'total_s', 'cpu_s', 'sections': {id: {'status', 'seconds'}}, …}.  The speed target of
+    the full default run is :data:`TARGET_S` seconds on 2 CPU cores."""
+    import tempfile
+
+    argv = list(argv or [])
+    with tempfile.TemporaryDirectory(prefix="fundiff-demo-") as tmp:
+        if "--out" not in argv:
+            argv += ["--out", tmp]
+        out = Path(argv[argv.index("--out") + 1])
+        main(argv)
+        return json.loads((out / "timings.json").read_text())

@@ -1,0 +1,158 @@
+"""Cases and checks of unet.py (§1.1 the UNet and its blocks, §2.1 the time-conditioned UNet, §2.4
+the class-conditioned one).
+
+Every block and network of :data:`MODULE_CASES` is a reference case: deterministic weights in
+(stored beside the outputs, keys ``w/<parameter name>``), outputs in eval() and train() mode out;
+:func:`check_module` loads those weights into the student's module strictly and compares.  The
+parameter counts of the three networks are cases too.  :func:`check_unet_shapes` and
+:func:`check_gradients_reach_every_parameter` are the shape and gradient checks of the graded tests.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ... import GradingError, call, compare
+from .. import case, load_reference
+from .inputs import digits, gaussian
+from .weights import deterministic_state, eval_and_train_outputs, load_strict, run_module
+
+
+def _unet_inputs(batch: int = 3, seed: int = 20):
+    x = digits(batch)[0] + 0.3 * gaussian((batch, 1, 28, 28), seed)
+    t = torch.linspace(0.0, 1.0, batch)
+    c = F.one_hot(torch.arange(batch) * 3 % 10, 10).float()
+    c[-1] = 0  # one unconditional row
+    return x, t, c
+
+
+#: name: (section, (function, args), inputs) — every block and network the tests load weights into.
+MODULE_CASES = {
+    "B1.1/conv": ("B1.1", ("unet.conv", (3, 5)), lambda: (gaussian((3, 3, 10, 10), 11),)),
+    "B1.1/down_conv": ("B1.1", ("unet.down_conv", (3, 5)), lambda: (gaussian((3, 3, 10, 10), 12),)),
+    "B1.1/up_conv": ("B1.1", ("unet.up_conv", (3, 5)), lambda: (gaussian((3, 3, 5, 5), 13),)),
+    "B1.1/flatten": ("B1.1", ("unet.flatten", ()), lambda: (gaussian((3, 4, 7, 7), 14),)),
+    "B1.1/unflatten": ("B1.1", ("unet.unflatten", (4,)), lambda: (gaussian((3, 4, 1, 1), 15),)),
+    "B1.1/conv_block": ("B1.1", ("unet.conv_block", (3, 5)), lambda: (gaussian((3, 3, 10, 10), 16),)),
+    "B1.1/down_block": ("B1.1", ("unet.down_block", (3, 5)), lambda: (gaussian((3, 3, 10, 10), 17),)),
+    "B1.1/up_block": ("B1.1", ("unet.up_block", (3, 5)), lambda: (gaussian((3, 3, 5, 5), 18),)),
+    "B1.1/unet": ("B1.1", ("unet.UNet", (1, 8)), lambda: _unet_inputs()[:1]),
+    "B2.1/fc_block": ("B2.1", ("unet.fc_block", (3, 6)), lambda: (gaussian((3, 3), 19),)),
+    "B2.1/time_unet": ("B2.1", ("unet.TimeConditionalUNet", (1, 8)), lambda: _unet_inputs()[:2]),
+    "B2.4/class_unet": ("B2.4", ("unet.ClassConditionalUNet", (1, 10, 8)), lambda: _unet_inputs()),
+}
+MODULE_TOLERANCE = dict(atol=1e-4, rtol=1e-3)
+
+
+def build_module(impl, name: str):
+    fn, args = MODULE_CASES[name][1]
+    module = call(impl, fn, *args)
+    if not isinstance(module, nn.Module):
+        raise GradingError(f"{fn}{args} should return an nn.Module, got {type(module).__name__}")
+    return module
+
+
+def _module_case(name: str):
+    def module_case(impl):
+        module = build_module(impl, name)
+        state = deterministic_state(module, seed=len(name))
+        module.load_state_dict(state, strict=True)
+        out = eval_and_train_outputs(impl, module, MODULE_CASES[name][2]())
+        return {**{f"w/{k}": v for k, v in state.items()}, **out}
+
+    return module_case
+
+
+for _name, (_section, _, _) in MODULE_CASES.items():
+    case(_name, _section, **MODULE_TOLERANCE)(_module_case(_name))
+
+
+def check_module(name: str, impl) -> None:
+    """Build the student's block/network ``name``, load the reference weights into it strictly, and
+    compare its outputs in eval() and train() mode with the reference."""
+    want = load_reference(name)
+    module = build_module(impl, name)
+    load_strict(module, {k[2:]: v for k, v in want.items() if k.startswith("w/")}, name)
+    got = eval_and_train_outputs(impl, module, MODULE_CASES[name][2]())
+    for mode in ("eval", "train"):
+        compare(f"{name}: output in {mode}() mode", got[mode], want[mode], **MODULE_TOLERANCE)
+
+
+def _param_count_case(fn: str, args):
+    def param_count(impl):
+        module = call(impl, fn, *args)
+        return {"parameters": torch.tensor(sum(p.numel() for p in module.parameters()))}
+
+    return param_count
+
+
+case("B1.1/param_count", "B1.1")(_param_count_case("unet.UNet", (1, 128)))
+case("B2.1/param_count", "B2.1")(_param_count_case("unet.TimeConditionalUNet", (1, 64)))
+case("B2.4/param_count", "B2.4")(_param_count_case("unet.ClassConditionalUNet", (1, 10, 64)))
+
+
+# --------------------------------------------------------------------------------------------
+# Checks shared by the graded tests of the three UNets
+# --------------------------------------------------------------------------------------------
+
+def unet_inputs(kind: str, batch: int, seed: int = 70):
+    """Inputs (x[, t[, c]]) for a UNet of ``kind`` ('unet', 'time', 'class') and a batch size."""
+    x = gaussian((batch, 1, 28, 28), seed)
+    t = torch.rand(batch, generator=torch.Generator().manual_seed(seed + 1))
+    c = F.one_hot(torch.arange(batch) % 10, 10).float()
+    return {"unet": (x,), "time": (x, t), "class": (x, t, c)}[kind]
+
+
+UNET_BUILD = {"unet": ("unet.UNet", (1,)), "time": ("unet.TimeConditionalUNet", (1,)),
+              "class": ("unet.ClassConditionalUNet", (1, 10))}
+
+
+def build_unet(impl, kind: str, hidden: int, seed: int = 0):
+    """The student's UNet of ``kind``, its default init drawn from ``seed`` (the global RNG of the
+    caller is left as it was), so no check depends on what ran before it."""
+    fn, args = UNET_BUILD[kind]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = call(impl, fn, *args, hidden)
+    if not isinstance(module, nn.Module):
+        raise GradingError(f"{fn} should build an nn.Module, got {type(module).__name__}")
+    return module
+
+
+def check_unet_shapes(impl, kind: str, hidden: int = 4, batches=(1, 5)) -> None:
+    """(B, 1, 28, 28) float32 out for every batch size, in train() and eval() mode; inputs untouched."""
+    module = build_unet(impl, kind, hidden)
+    name = type(module).__name__
+    for batch in batches:
+        inputs = unet_inputs(kind, batch)
+        before = [i.clone() for i in inputs]
+        for mode in ("train", "eval"):
+            module.train(mode == "train")
+            with torch.no_grad():
+                out = run_module(impl, module, *inputs)
+            compare(f"{name} output shape/dtype for a batch of {batch} in {mode}() mode", out,
+                    torch.zeros(batch, 1, 28, 28), atol=float("inf"), rtol=0)
+        for i, (a, b) in enumerate(zip(inputs, before)):
+            if not torch.equal(a, b):
+                raise GradingError(f"{name}.forward modified its input {i + 1} in place")
+
+
+def check_gradients_reach_every_parameter(impl, kind: str, hidden: int = 4) -> None:
+    """One backward pass of a random linear function of the output: every parameter gets a
+    finite, non-zero gradient (nothing detached, no layer left out of the forward pass)."""
+    module = build_unet(impl, kind, hidden)
+    module.train()
+    inputs = unet_inputs(kind, 3)
+    out = run_module(impl, module, *inputs)
+    (out * gaussian(out.shape, 80)).sum().backward()
+    name = type(module).__name__
+    none = [n for n, p in module.named_parameters() if p.grad is None]
+    if none:
+        raise GradingError(f"{name}: no gradient reaches {none[:6]}: every layer must be used in forward, "
+                           "without .detach() or torch.no_grad()")
+    zero = [n for n, p in module.named_parameters() if not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0]
+    if zero:
+        raise GradingError(f"{name}: zero or non-finite gradients for {zero[:6]}")
+    if not any(True for _ in module.parameters()):
+        raise GradingError(f"{name} has no parameters")
