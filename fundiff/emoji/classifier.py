@@ -1,0 +1,168 @@
+"""The emoji classifier: what a picture of the emoji model reads as (the quality metric of Part A).
+
+A small CNN trained on the shipped pictures (``data/emoji/emoji_32_subset.npz``, both styles, every
+skin tone) with augmentations that cover what it will be shown: shifts and rescales (white fill),
+colour jitter, Gaussian blur (σ up to 2, so a hybrid's blurred reading is in range), down-and-up
+sampling to 8–16 px (a hybrid seen from afar), and pixel noise (unfinished samples).  No flips:
+an anagram's flipped view must read as what it shows, not as its upright twin.
+
+    python -m fundiff.emoji.classifier train      # writes data/emoji/classifier.safetensors
+    python -m fundiff.emoji.classifier eval       # accuracy on clean, blurred, downsampled pictures
+
+``classify(x)`` takes x (B, 3, 32, 32) in [−1, 1] and returns the concept index (B,) of
+:func:`fundiff.emoji.concepts.load_subset`'s ``names``.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .concepts import EMOJI_DIR, load_subset
+
+CLASSIFIER_FILE = EMOJI_DIR / "classifier.safetensors"
+WIDTHS = (32, 64, 128)
+
+
+def build_classifier(num_classes: int, widths=WIDTHS) -> nn.Sequential:
+    """Three stages of two 3×3 conv–BN–ReLU layers (32, 16, 8 px), global average pool, linear."""
+    layers, c_in = [], 3
+    for i, w in enumerate(widths):
+        for c in (c_in, w):
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+        layers += [nn.MaxPool2d(2)] if i < len(widths) - 1 else []
+        c_in = w
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(c_in, num_classes))
+
+
+def blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Per-image Gaussian blur (reflect padding), x (B, C, H, W), sigma (B,) ≥ 0 (0 = unchanged)."""
+    r = 4
+    k = torch.arange(-r, r + 1, dtype=x.dtype)
+    w = torch.exp(-k[None] ** 2 / (2 * sigma.clamp(min=1e-3)[:, None] ** 2))
+    w = w / w.sum(1, keepdim=True)  # (B, 2r+1)
+    B, C, H, W = x.shape
+    xp = F.pad(x, (r, r, r, r), mode="reflect")
+    xh = (xp.unfold(3, 2 * r + 1, 1) * w.view(B, 1, 1, 1, -1)).sum(-1)
+    return (xh.unfold(2, 2 * r + 1, 1) * w.view(B, 1, 1, 1, -1)).sum(-1)
+
+
+def down_up(x: torch.Tensor, size: int) -> torch.Tensor:
+    """x seen from afar: area-downsampled to size×size, then bilinear back to its size."""
+    return F.interpolate(F.interpolate(x, size=(size, size), mode="area"), size=x.shape[-2:], mode="bilinear",
+                         align_corners=False)
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """The training augmentations of the module docstring; x (B, 3, 32, 32) in [−1, 1]."""
+    B = x.shape[0]
+    u = torch.rand(B, 8, generator=gen)
+    scale = 0.85 + 0.3 * u[:, 0]
+    shift = (u[:, 1:3] - 0.5) * 0.25
+    theta = torch.zeros(B, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, x.shape, align_corners=False)
+    outside = (grid.abs() > 1).any(-1, keepdim=True).permute(0, 3, 1, 2)
+    x = torch.where(outside, torch.ones_like(x), F.grid_sample(x, grid, align_corners=False))  # white fill
+    x = (x * (0.8 + 0.4 * u[:, 3]).view(B, 1, 1, 1) + (u[:, 4] - 0.5).view(B, 1, 1, 1) * 0.3)
+    sig = torch.where(u[:, 5] < 0.5, u[:, 6] * 2.0, torch.zeros(B))
+    x = blur(x, sig)
+    far = u[:, 7] < 0.2
+    if far.any():
+        size = int(8 + 8 * float(torch.rand(1, generator=gen)))
+        x[far] = down_up(x[far], size)
+    x = x + torch.randn(x.shape, generator=gen) * 0.1 * torch.rand(B, 1, 1, 1, generator=gen)
+    return x.clamp(-1.5, 1.5)
+
+
+def pictures() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(x (N, 3, 32, 32) in [−1, 1], labels (N,), names) of the shipped subset."""
+    d = load_subset()
+    x = torch.from_numpy(d["images"]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return x.contiguous(), torch.from_numpy(d["labels"].astype("int64")), [str(n) for n in d["names"]]
+
+
+def train(out: Path = CLASSIFIER_FILE, steps: int = 1200, batch_size: int = 96, lr: float = 3e-3, seed: int = 0,
+          threads: int | None = None) -> dict:
+    """Train the classifier with AdamW (one-cycle cosine LR) and write it to ``out`` (safetensors)."""
+    from ..checkpoint import save_atomic
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    x, y, names = pictures()
+    net = build_classifier(len(names))
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    t0 = time.time()
+    for step in range(steps):
+        idx = torch.randint(0, len(x), (batch_size,), generator=gen)
+        loss = F.cross_entropy(net(augment(x[idx], gen)), y[idx], label_smoothing=0.1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if (step + 1) % 100 == 0:
+            print(f"step {step + 1} loss {loss.item():.3f} {time.time() - t0:.0f} s", flush=True)
+    net.eval()
+    save_atomic(net.state_dict(), out, {"names": "\n".join(names), "widths": ",".join(map(str, WIDTHS)),
+                                        "steps": str(steps), "seed": str(seed)})
+    Path(out).chmod(0o644)
+    return {"steps": steps, "seconds": round(time.time() - t0, 1)}
+
+
+@lru_cache(maxsize=2)
+def load_classifier(path: str | Path = CLASSIFIER_FILE) -> tuple[nn.Module, list[str]]:
+    """(the trained classifier in eval mode, the concept names it outputs)."""
+    from ..checkpoint import load_checked
+
+    tensors, meta = load_checked(path)
+    names = meta["names"].split("\n")
+    net = build_classifier(len(names), tuple(int(w) for w in meta["widths"].split(",")))
+    net.load_state_dict(tensors)
+    return net.eval(), names
+
+
+@torch.no_grad()
+def classify(x: torch.Tensor, path: str | Path = CLASSIFIER_FILE) -> torch.Tensor:
+    """Concept index (B,) of pictures x (B, 3, 32, 32) in [−1, 1]."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != (3, 32, 32):
+        raise ValueError(f"classify expects (B, 3, 32, 32) pictures in [-1, 1], got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    net, _ = load_classifier(path)
+    return torch.cat([net(c.float().cpu()).argmax(1) for c in x.split(256)])
+
+
+def evaluate(seed: int = 1) -> dict:
+    """Top-1 accuracy on the shipped pictures: clean, blurred (σ = 1, 2), downsampled (16, 8 px), and
+    augmented as in training (fresh draws)."""
+    x, y, _ = pictures()
+    gen = torch.Generator().manual_seed(seed)
+    views = {"clean": x, "blur σ=1": blur(x, torch.ones(len(x))), "blur σ=2": blur(x, 2 * torch.ones(len(x))),
+             "seen at 16 px": down_up(x, 16), "seen at 8 px": down_up(x, 8), "augmented": augment(x, gen)}
+    return {k: round(float((classify(v) == y).float().mean()), 4) for k, v in views.items()}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fundiff.emoji.classifier")
+    p.add_argument("command", choices=["train", "eval"])
+    p.add_argument("--steps", type=int, default=1200)
+    p.add_argument("--threads", type=int, default=None)
+    a = p.parse_args(argv)
+    if a.command == "train":
+        print(train(steps=a.steps, threads=a.threads))
+    print(evaluate())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""How well the emoji model does Part A, read by the emoji classifier (:mod:`fundiff.emoji.classifier`).
+
+    python -m fundiff.emoji.quality samples    # share of CFG samples of the demo's 40 prompts read as asked
+    python -m fundiff.emoji.quality anagrams   # anagram pairs: prompt 1 upright, prompt 2 through the view
+    python -m fundiff.emoji.quality hybrids    # hybrid pairs: prompt 1 from afar, prompt 2 up close
+    python -m fundiff.emoji.quality sdedit     # the photo edited into "a rocket ship" at each i_start
+
+Every sample is made with the Part A loop of an implementation (``--impl``, default solutions/):
+CFG at γ = 7 against "", strided timesteps 990, 960, …, 0.  "Reads as p" = the classifier's top-1
+concept over all the concepts the model learned is p's concept (a prompt's concept: the emoji it is a
+caption of); ``pair`` readings compare only the two prompts' logits.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from functools import lru_cache
+
+import torch
+
+from ..impl import as_impl
+from .classifier import classify, down_up, load_classifier
+from .concepts import COURSE_PROMPTS, captions_of, load_subset
+
+#: The 40 prompts the demo and the metric use (the course's prompts first).
+DEMO_PROMPTS = (
+    "a rocket ship", "a pencil", "a photo of a dog", "an oil painting of an old man", "a lithograph of a skull",
+    "an oil painting of people around a campfire", "a snowy mountain village", "a photo of a man",
+    "a lithograph of waterfalls", "a photo of the amalfi coast",
+    "red apple", "banana", "strawberry", "watermelon", "pineapple", "cat face", "lion face", "penguin",
+    "octopus", "butterfly", "turtle", "sunflower", "cactus", "palm tree", "rainbow", "snowman",
+    "airplane", "sailboat", "volcano", "guitar", "ghost", "robot face", "jack-o-lantern", "christmas tree",
+    "hamburger", "slice of pizza", "crown", "pig face", "tiger face", "cherry blossom",
+)
+#: Visual-anagram pairs (prompt upright, prompt through the view, view name).
+ANAGRAM_PAIRS = (
+    ("an oil painting of an old man", "an oil painting of people around a campfire", "flip"),
+    ("a rocket ship", "a pencil", "flip"),
+    ("snow-capped mountain", "water wave", "flip"),
+    ("red apple", "cat face", "flip"),
+    ("dog face", "lion face", "flip"),
+    ("christmas tree", "palm tree", "flip"),
+    ("sunflower", "lion face", "rotate180"),
+    ("ghost", "snowman", "negate"),
+)
+#: Hybrid pairs (prompt seen from afar = low frequencies, prompt up close = high frequencies).
+HYBRID_PAIRS = (
+    ("a lithograph of a skull", "a lithograph of waterfalls"),
+    ("red apple", "cat face"),
+    ("sunflower", "lion face"),
+    ("fire", "older man"),
+    ("snowman", "ghost"),
+    ("watermelon", "turtle"),
+)
+I_STARTS = (1, 3, 5, 7, 10, 20)
+
+
+@lru_cache(maxsize=1)
+def concept_of_caption() -> dict[str, int]:
+    """{caption: concept index} over every caption of the shipped subset (and the course prompts)."""
+    d = load_subset()
+    return {c: i for i, (n, s) in enumerate(zip(d["names"], d["short_names"])) for c in captions_of(str(n), str(s))}
+
+
+def concept(prompt: str) -> int:
+    """The concept index a prompt asks for; ValueError for a prompt that is no caption."""
+    table = concept_of_caption()
+    if prompt not in table:
+        raise ValueError(f"{prompt!r} is not a caption of any concept the emoji model learned")
+    return table[prompt]
+
+
+def views(impl):
+    """{name: (view, inverse)} of the anagram views, from the implementation's guidance module."""
+    g = impl.guidance
+    return {"flip": (g.flip_upside_down, None), "rotate180": (g.rotate180, None), "negate": (g.negate, None)}
+
+
+def cfg(model, prompt: str, impl, gamma: float):
+    """The CFG estimator of ``prompt`` against the null prompt."""
+    return impl.guidance.cfg_estimator(model.estimator(prompt), model.estimator(model.null_prompt), gamma)
+
+
+def run(model, est, n: int, seed: int, impl) -> torch.Tensor:
+    """n samples of estimator ``est`` with the Part A loop (990 … 0), clamped to [−1, 1]."""
+    gen = torch.Generator().manual_seed(seed)
+    x = impl.denoise.sample(est, (n, *model.image_shape), impl.denoise.strided_timesteps(), model.alphas_cumprod,
+                            gen, device=model.device)
+    return x.float().cpu().clamp(-1, 1)
+
+
+def pair_reads_first(x: torch.Tensor, c1: int, c2: int) -> torch.Tensor:
+    """(B,) bool: the classifier's logit of concept c1 beats that of c2."""
+    net, _ = load_classifier()
+    with torch.no_grad():
+        logits = net(x.float())
+    return logits[:, c1] > logits[:, c2]
+
+
+def samples_accuracy(model, prompts=DEMO_PROMPTS, n: int = 10, gamma: float = 7.0, seed: int = 0, impl=None):
+    """{prompt: share of n CFG samples read as the prompt's concept}, and the mean over prompts."""
+    impl = as_impl(impl)
+    out = {}
+    for k, p in enumerate(prompts):
+        x = run(model, cfg(model, p, impl, gamma), n, seed + k, impl)
+        out[p] = float((classify(x) == concept(p)).float().mean())
+    return {"per_prompt": out, "mean": sum(out.values()) / len(out), "n_per_prompt": n, "guidance_scale": gamma}
+
+
+def anagram_reading(model, p1: str, p2: str, view: str, n: int = 20, gamma: float = 7.0, seed: int = 0,
+                    impl=None) -> dict:
+    """Shares of n anagrams read as p1 upright, as p2 through the view, and both; the control: plain
+    samples of p1 read as p2 through the same view."""
+    impl = as_impl(impl)
+    f, inv = views(impl)[view]
+    est = impl.guidance.anagram_estimator(cfg(model, p1, impl, gamma), cfg(model, p2, impl, gamma), f, inv)
+    x = run(model, est, n, seed, impl)
+    c1, c2 = concept(p1), concept(p2)
+    up, through = classify(x) == c1, classify(f(x)) == c2
+    plain = run(model, cfg(model, p1, impl, gamma), n, seed + 1, impl)
+    return {"pair": [p1, p2, view], "upright": float(up.float().mean()), "through_view": float(through.float().mean()),
+            "both": float((up & through).float().mean()),
+            "pair_upright": float(pair_reads_first(x, c1, c2).float().mean()),
+            "pair_through_view": float(pair_reads_first(f(x), c2, c1).float().mean()),
+            "control_plain_through_view": float((classify(f(plain)) == c2).float().mean())}, x
+
+
+def hybrid_reading(model, p_far: str, p_near: str, n: int = 20, gamma: float = 7.0, seed: int = 0, impl=None,
+                   far_size: int = 8) -> dict:
+    """Shares of n hybrids read as p_far when seen from afar (area-downsampled to ``far_size`` px and
+    back; also a σ = 2 blur) and as p_near at full size; the control: plain samples of p_near seen from afar."""
+    from .classifier import blur
+
+    impl = as_impl(impl)
+    est = impl.guidance.hybrid_estimator(cfg(model, p_far, impl, gamma), cfg(model, p_near, impl, gamma))
+    x = run(model, est, n, seed, impl)
+    cf, cn = concept(p_far), concept(p_near)
+    far, near = classify(down_up(x, far_size)) == cf, classify(x) == cn
+    blurred = classify(blur(x, torch.full((n,), 2.0))) == cf
+    plain = run(model, cfg(model, p_near, impl, gamma), n, seed + 1, impl)
+    return {"pair": [p_far, p_near], "far": float(far.float().mean()), "blurred": float(blurred.float().mean()),
+            "near": float(near.float().mean()), "both": float((far & near).float().mean()),
+            "pair_far": float(pair_reads_first(down_up(x, far_size), cf, cn).float().mean()),
+            "pair_near": float(pair_reads_first(x, cn, cf).float().mean()),
+            "control_plain_near_from_afar": float((classify(down_up(plain, far_size)) == cf).float().mean())}, x
+
+
+def sdedit_reading(model, image, prompt: str = "a rocket ship", i_starts=I_STARTS, n: int = 10, gamma: float = 7.0,
+                   seed: int = 0, impl=None) -> dict:
+    """{i_start: share of n SDEdits of ``image`` (1, 3, 32, 32) read as ``prompt``}, and the edits."""
+    impl = as_impl(impl)
+    out, xs = {}, []
+    for i in i_starts:
+        gen = torch.Generator().manual_seed(seed + i)
+        x = impl.guidance.sdedit(image.expand(n, -1, -1, -1).to(model.device), cfg(model, prompt, impl, gamma),
+                                 impl.denoise.strided_timesteps(), i, model.alphas_cumprod, gen)
+        x = x.float().cpu().clamp(-1, 1)
+        out[i] = float((classify(x) == concept(prompt)).float().mean())
+        xs.append(x)
+    return {"prompt": prompt, "read_as_prompt": out, "n": n}, torch.stack(xs)
+
+
+def main(argv=None) -> int:
+    from ..models import load_pretrained
+
+    p = argparse.ArgumentParser(prog="python -m fundiff.emoji.quality")
+    p.add_argument("what", choices=["samples", "anagrams", "hybrids", "sdedit"])
+    p.add_argument("--n", type=int, default=None, help="samples per prompt / pair (default 10 / 20)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--impl", default=None)
+    p.add_argument("--path", default=None, help="a model folder (default data/emoji)")
+    p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--grid", default=None, help="write the pictures as a PNG grid here")
+    a = p.parse_args(argv)
+    model = load_pretrained("emoji", **({"path": a.path} if a.path else {}))
+    pics = []
+    if a.what == "samples":
+        res = samples_accuracy(model, n=a.n or 10, seed=a.seed, impl=a.impl)
+    elif a.what == "anagrams":
+        res = []
+        for p1, p2, v in ANAGRAM_PAIRS:
+            r, x = anagram_reading(model, p1, p2, v, n=a.n or 20, seed=a.seed, impl=a.impl)
+            res.append(r)
+            pics.append(x)
+            print(json.dumps(r), flush=True)
+    elif a.what == "hybrids":
+        res = []
+        for p1, p2 in HYBRID_PAIRS:
+            r, x = hybrid_reading(model, p1, p2, n=a.n or 20, seed=a.seed, impl=a.impl)
+            res.append(r)
+            pics.append(x)
+            print(json.dumps(r), flush=True)
+    else:
+        from .images import IMAGES_DIR
+
+        res, x = sdedit_reading(model, model.load_image(IMAGES_DIR / "photo_temple.png"), n=a.n or 10,
+                                seed=a.seed, impl=a.impl)
+        pics = list(x)
+    print(json.dumps(res, indent=1))
+    if a.json:
+        from pathlib import Path
+
+        Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
+    if a.grid and pics:
+        from torchvision.utils import save_image
+
+        rows = [x[:10] for x in pics]
+        save_image(torch.cat(rows), a.grid, nrow=10, normalize=True, value_range=(-1, 1), padding=1, pad_value=0.5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

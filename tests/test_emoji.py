@@ -1,0 +1,287 @@
+"""The emoji model (fundiff.models.emoji, fundiff.emoji): loader, prompts, bad prompts, the hybrid
+loss, training (resume, torn files, two processes), the test pictures and the classifier.
+
+Ungraded tests of the package itself; training runs use a tiny UNet (``--tiny``) for a few steps."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from fundiff.emoji import concepts, text
+from fundiff.emoji import train as etrain
+from fundiff.models import load_pretrained
+from fundiff.models.emoji import EmojiModel
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = (concepts.EMOJI_DIR / "unet" / "config.json").is_file()
+needs_model = pytest.mark.skipif(not SHIPPED, reason="the emoji model is not trained yet (data/emoji/unet)")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_pretrained("emoji", device="cpu")
+
+
+# ----------------------------------------------------------------------------------------------
+# The shipped data and prompt table
+# ----------------------------------------------------------------------------------------------
+def test_subset_covers_the_course_prompts_and_both_styles():
+    d = concepts.load_subset()
+    names = list(map(str, d["names"]))
+    assert len(names) >= 100
+    for prompt, name in concepts.COURSE_PROMPTS.items():
+        assert name is None or name in names, f"{prompt!r} maps to {name!r}, which the subset lacks"
+    assert set(d["styles"].tolist()) == {0, 1}
+    assert d["images"].shape[1:] == (32, 32, 3) and d["images"].dtype.name == "uint8"
+    assert int(d["labels"].max()) == len(names) - 1
+
+
+def test_table_holds_every_prompt_the_demo_uses():
+    from fundiff.emoji.quality import ANAGRAM_PAIRS, DEMO_PROMPTS, HYBRID_PAIRS
+
+    table = text.load_table()
+    used = {"", *DEMO_PROMPTS, *concepts.COURSE_PROMPTS, *(p for a in ANAGRAM_PAIRS for p in a[:2]),
+            *(p for h in HYBRID_PAIRS for p in h)}
+    assert used <= set(table), f"missing from the table: {sorted(used - set(table))}"
+    assert text.all_prompts() == list(table)
+
+
+@pytest.mark.skipif(not text.encoder_available(), reason="the optional sentence encoder is not installed")
+def test_table_equals_the_encoder():
+    table = text.load_table()
+    probe = ["", "a rocket ship", "dog face", "an oil painting of an old man"]
+    fresh = text.encode_texts(probe)
+    stored = torch.stack([table[p] for p in probe])
+    assert (fresh - stored).abs().max() < 2e-3  # stored as fp16
+    assert torch.allclose(fresh.norm(dim=1), torch.ones(4), atol=1e-5)
+    # nearest neighbours make sense: the course's rocket is nearer "rocket" than "pencil"
+    assert float(table["a rocket ship"] @ table["rocket"]) > float(table["a rocket ship"] @ table["pencil"]) + 0.3
+
+
+def test_unknown_prompt_without_encoder_names_the_nearest(monkeypatch):
+    monkeypatch.setattr(text, "encoder_available", lambda: False)
+    with pytest.raises(ValueError, match="nearest are .*'a rocket ship'"):
+        text.prompt_embedding("a rockett ship")
+    assert text.prompt_embedding("a rocket ship").shape == (1, 1, 384)
+
+
+@pytest.mark.parametrize("bad", [None, 3, b"rocket", ["rocket"]])
+def test_prompt_must_be_text(bad):
+    with pytest.raises(ValueError, match="must be a str"):
+        text.prompt_embedding(bad)
+
+
+def test_bad_table_file(tmp_path):
+    p = tmp_path / "t.safetensors"
+    p.write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="not a readable safetensors"):
+        text.load_table(p)
+    with pytest.raises(ValueError, match=r"embeds must be \(2, 384\)"):
+        text.save_table(["a", "b"], torch.zeros(3, 384), tmp_path / "u.safetensors")
+
+
+# ----------------------------------------------------------------------------------------------
+# The model behind the Part A interface
+# ----------------------------------------------------------------------------------------------
+@needs_model
+def test_loader_gives_an_if_shaped_model(model):
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+
+    assert isinstance(model, EmojiModel) and isinstance(model.unet, UNet2DConditionModel)
+    assert model.image_shape == (3, 32, 32) and model.num_train_timesteps == 1000
+    ref = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2").alphas_cumprod
+    assert torch.allclose(model.alphas_cumprod, ref.float())
+    assert model.scheduler.config.variance_type == "learned_range"
+    size = (concepts.EMOJI_DIR / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size
+    assert size <= 30e6
+
+
+@needs_model
+def test_predict_returns_eps_and_learned_variance(model):
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    c = model.encode_prompt("a rocket ship")
+    eps, v = model.predict(x, 990, c)
+    assert eps.shape == v.shape == x.shape and eps.dtype == torch.float32
+    eps64, v64 = model.predict(x.double(), 990, c)
+    assert eps64.dtype == torch.float64
+    # the prompt matters
+    eps2, _ = model.predict(x, 500, model.encode_prompt("a pencil"))
+    eps1, _ = model.predict(x, 500, c)
+    assert (eps1 - eps2).abs().mean() > 1e-3
+
+
+@needs_model
+@pytest.mark.parametrize("x, t, err", [
+    (torch.zeros(1, 1, 28, 28), 10, "shape"), (torch.zeros(1, 3, 32, 32), 1000, r"\[0, 1000\)"),
+    (torch.zeros(1, 3, 32, 32), -1, r"\[0, 1000\)"), (torch.zeros(1, 3, 32, 32, dtype=torch.int64), 5, "floating"),
+])
+def test_predict_refuses_bad_inputs(model, x, t, err):
+    with pytest.raises(ValueError, match=err):
+        model.predict(x, t, model.encode_prompt(""))
+
+
+@needs_model
+def test_bad_conditioning_is_refused(model):
+    with pytest.raises(ValueError, match="prompt embedding"):
+        model.predict(torch.zeros(1, 3, 32, 32), 5, torch.zeros(1, 77, 4096))
+
+
+def test_loader_refuses_missing_and_garbage_folders(tmp_path):
+    with pytest.raises(FileNotFoundError, match="unet/config.json is missing"):
+        load_pretrained("emoji", path=tmp_path)
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "scheduler").mkdir()
+    (tmp_path / "unet" / "config.json").write_text("{not json")
+    (tmp_path / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"junk")
+    (tmp_path / "scheduler" / "scheduler_config.json").write_text("{}")
+    (tmp_path / "prompt_embeds.safetensors").write_bytes((concepts.EMOJI_DIR / "prompt_embeds.safetensors").read_bytes())
+    with pytest.raises(ValueError, match="readable emoji model"):
+        load_pretrained("emoji", path=tmp_path)
+
+
+@needs_model
+def test_part_a_loop_runs_with_learned_variance(model):
+    from fundiff.impl import as_impl
+
+    impl = as_impl(None)
+    est = impl.guidance.cfg_estimator(model.estimator("a rocket ship"), model.estimator(""), 7.0)
+    x = impl.denoise.sample(est, (2, 3, 32, 32), impl.denoise.strided_timesteps(600, 150), model.alphas_cumprod,
+                            torch.Generator().manual_seed(0))
+    assert x.shape == (2, 3, 32, 32) and torch.isfinite(x).all()
+
+
+# ----------------------------------------------------------------------------------------------
+# The hybrid loss
+# ----------------------------------------------------------------------------------------------
+def test_vlb_is_zero_for_the_true_noise_and_posterior_variance():
+    betas, abar = etrain.schedule()
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(4, 3, 8, 8, generator=g) * 2 - 1
+    eps = torch.randn(4, 3, 8, 8, generator=g)
+    t = torch.tensor([1, 10, 500, 999])
+    x_t = etrain.q_sample(x0, t, eps, abar)
+    out = torch.cat([eps, -torch.ones_like(eps)], 1)  # ε̂ = ε, f = 0 → σ² = β̃
+    simple, vlb = etrain.hybrid_loss(out, x0, x_t, t, eps, betas, abar)
+    assert simple.item() == 0 and abs(vlb.item()) < 1e-5
+    out2 = torch.cat([eps, torch.ones_like(eps)], 1)  # f = 1 → σ² = β ≠ β̃: a positive KL
+    assert etrain.hybrid_loss(out2, x0, x_t, t, eps, betas, abar)[1] > 1e-4
+
+
+def test_learned_variance_matches_diffusers():
+    """log σ² of the loss = the log variance diffusers' DDPMScheduler uses for learned_range (up to
+    float32 rounding: diffusers takes β_t as 1 − ᾱ_t/ᾱ_{t−1}, we take the schedule's β_t; at t = 5 the
+    two differ by 1e-3 in log σ², 0.1 % in σ²)."""
+    from diffusers import DDPMScheduler
+
+    s = DDPMScheduler(**etrain.SCHEDULER_CONFIG)
+    betas, abar = etrain.schedule()
+    v = torch.tensor([-0.5, 0.0, 0.7])
+    for t in (5, 300, 990):
+        _, logvar_q = etrain.posterior(torch.zeros(1, 1, 1, 3), torch.zeros(1, 1, 1, 3), torch.tensor([t]), betas, abar)
+        f = (v + 1) / 2
+        ours = f * betas[t].log() + (1 - f) * logvar_q.flatten()
+        theirs = torch.stack([s._get_variance(t, predicted_variance=vi) for vi in v]).flatten()
+        assert torch.allclose(ours, theirs, atol=2e-3), (t, ours, theirs)
+
+
+def test_vlb_trains_only_the_variance_channels():
+    betas, abar = etrain.schedule()
+    x0 = torch.zeros(2, 3, 4, 4)
+    eps = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    t = torch.tensor([100, 700])
+    out = torch.randn(2, 6, 4, 4, generator=torch.Generator().manual_seed(2)).requires_grad_()
+    _, vlb = etrain.hybrid_loss(out, x0, etrain.q_sample(x0, t, eps, abar), t, eps, betas, abar)
+    vlb.backward()
+    assert out.grad[:, :3].abs().max() == 0 and out.grad[:, 3:].abs().max() > 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Training: the command, resume, torn files, two processes
+# ----------------------------------------------------------------------------------------------
+def run_train(*args, env=None, nproc=None):
+    cmd = ([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--master_port=0",
+            "-m", "fundiff.emoji.train"] if nproc else [sys.executable, "-m", "fundiff.emoji.train"])
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([*cmd, "--tiny", "--no-progress", "--threads", "1", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=full_env, timeout=600)
+
+
+def weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(folder) / "unet" / "diffusion_pytorch_model.safetensors"))
+
+
+def test_train_then_resume_equals_one_run(tmp_path):
+    a = run_train("--out", tmp_path / "a", "--work", tmp_path / "wa", "--steps", "4", "--batch-size", "4")
+    assert a.returncode == 0, a.stderr[-2000:]
+    rec = json.loads((tmp_path / "a" / "training.json").read_text())
+    assert rec["steps"] == 4 and rec["seed"] == 0 and rec["unet_config"]["block_out_channels"] == [16, 16, 32]
+    assert (tmp_path / "a" / "scheduler" / "scheduler_config.json").is_file()
+    b1 = run_train("--out", tmp_path / "b", "--work", tmp_path / "wb", "--steps", "2", "--batch-size", "4")
+    assert b1.returncode == 0, b1.stderr[-2000:]
+    (tmp_path / "wb" / ".state.safetensors.x.tmp").write_bytes(b"torn")  # a write killed half-way
+    b2 = run_train("--out", tmp_path / "b", "--work", tmp_path / "wb", "--steps", "4", "--batch-size", "4", "--resume")
+    assert b2.returncode == 0, b2.stderr[-2000:]
+    assert "resumed from" in b2.stdout and "torn temporary file" in b2.stdout
+    assert not list((tmp_path / "wb").glob(".*.tmp"))
+    wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa), "resumed training differs from an unbroken run"
+
+
+def test_two_processes_agree_with_one(tmp_path):
+    one = run_train("--out", tmp_path / "one", "--work", tmp_path / "w1", "--steps", "3", "--batch-size", "4")
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = run_train("--out", tmp_path / "two", "--work", tmp_path / "w2", "--steps", "3", "--batch-size", "4",
+                    nproc=2, env={"FUNDIFF_DDP_BACKEND": "gloo"})
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert json.loads((tmp_path / "two" / "training.json").read_text())["processes"] == 2
+    w1, w2 = weights(tmp_path / "one"), weights(tmp_path / "two")
+    diff = max(float((w1[k] - w2[k]).abs().max()) for k in w1)
+    moved = max(float((w1[k] - weights(tmp_path / "one")[k]).abs().max()) for k in w1)
+    assert diff < 1e-5, f"2 processes differ from 1 by {diff}"
+    assert moved == 0
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--steps", "0"], "must be > 0"), (["--batch-size", "-2"], "must be > 0"), (["--lr", "-1"], "must be > 0"),
+    (["--device", "tpu9"], "not a torch device"), (["--minutes", "0"], "must be > 0"),
+])
+def test_bad_arguments_exit_2(args, msg):
+    r = subprocess.run([sys.executable, "-m", "fundiff.emoji.train", *args], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and msg in r.stderr, r.stderr
+
+
+def test_resume_without_state_is_an_error(tmp_path):
+    r = run_train("--out", tmp_path / "o", "--work", tmp_path / "w", "--steps", "2", "--resume")
+    assert r.returncode != 0 and "no training state" in r.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# Test pictures and the classifier
+# ----------------------------------------------------------------------------------------------
+def test_test_pictures_are_shipped_and_load_as_rgb():
+    from fundiff.emoji.images import IMAGES_DIR
+    from fundiff.models.base import PretrainedModel
+
+    m = PretrainedModel("probe", torch.ones(1000) * 0.5, (3, 32, 32))
+    for name in ("photo_temple", "web_flower", "sketch_apple", "sketch_sun", "sketch_house"):
+        x = m.load_image(IMAGES_DIR / f"{name}.png")
+        assert x.shape == (1, 3, 32, 32) and -1 <= x.min() and x.max() <= 1
+        assert (x[0, 0] - x[0, 1]).abs().mean() > 0.02, f"{name} should be a colour picture"
+
+
+@pytest.mark.skipif(not (concepts.EMOJI_DIR / "classifier.safetensors").is_file(), reason="classifier not trained")
+def test_classifier_reads_the_pictures_it_learned():
+    from fundiff.emoji import classifier
+
+    x, y, names = classifier.pictures()
+    assert (classifier.classify(x) == y).float().mean() > 0.9
+    with pytest.raises(ValueError, match=r"\(B, 3, 32, 32\)"):
+        classifier.classify(torch.zeros(1, 1, 28, 28))
