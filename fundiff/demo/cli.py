@@ -56,6 +56,9 @@ def run_section(ctx: Ctx, sec: Section, index: int, total: int) -> dict:
             "items": list(ctx.items)}
 
 
+from ..models.emoji import CREDIT as EMOJI_CREDIT  # noqa: E402
+
+
 def _threads() -> str:
     n = torch.get_num_threads()
     return f"{n} torch thread{'' if n == 1 else 's'}"
@@ -72,6 +75,7 @@ def page_meta(ctx: Ctx, total: float, argv: list[str]) -> list[str]:
         f"{'reduced-precision sampling (bfloat16 autocast) for Part A and Part B' if ctx.fast else 'float32 throughout'}"
         f"{' · Part B trained from scratch (--train)' if ctx.args.train else ''}"
         f"{' · quick (reduced) run' if ctx.quick else ''}",
+        *([f"Emoji pictures and the model trained on them: {e(EMOJI_CREDIT)}"] if ctx.args.model == "emoji" else []),
         f"Written {time.strftime('%Y-%m-%d %H:%M:%S')} in {total:.1f} s on {e(platform.machine())} "
         f"with {_threads()}, torch {e(torch.__version__)}.",
     ]
@@ -88,10 +92,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sections", nargs="+", metavar="ID", help="only these sections (ids or prefixes: A1.7, B)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of every section (default {DEFAULT_SEED})")
     p.add_argument("--device", default=None, help="cpu | cuda | … (default: cuda when available, else cpu)")
-    p.add_argument("--model", default="bundled", choices=["bundled", "deepfloyd"],
-                   help="Part A's pretrained model: the bundled MNIST model (offline) or DeepFloyd IF (GPU + weights)")
+    p.add_argument("--model", default="emoji", choices=["emoji", "bundled", "deepfloyd"],
+                   help="Part A's pretrained model: the shipped text-to-emoji model (default, offline), the "
+                        "shipped MNIST model (offline) or DeepFloyd IF (GPU + weights)")
     p.add_argument("--deepfloyd-path", help="DeepFloyd IF stage 1: hub id or local folder (default IF-I-XL-v1.0)")
     p.add_argument("--prompt-embeds", help="DeepFloyd: the course's prompt-embedding .pth file")
+    p.add_argument("--emoji-path", help=argparse.SUPPRESS)  # another copy of data/emoji (development)
     p.add_argument("--bundled-path", help=argparse.SUPPRESS)  # another copy of data/bundled (development)
     p.add_argument("--image", action="append", metavar="PATH", help="use this picture as a Part A test image (repeatable)")
     p.add_argument("--train", action="store_true",

@@ -84,7 +84,9 @@ class Ctx:
             kw = {}
             if self.args.model == "deepfloyd":
                 kw = {k: v for k, v in dict(path=self.args.deepfloyd_path, prompt_embeds=self.args.prompt_embeds).items() if v}
-            elif self.args.bundled_path:
+            elif self.args.model == "emoji" and getattr(self.args, "emoji_path", None):
+                kw = {"path": self.args.emoji_path}
+            elif self.args.model == "bundled" and self.args.bundled_path:
                 kw = {"path": self.args.bundled_path}
             try:
                 self._model = load_pretrained(self.args.model, device=self.device, **kw)
@@ -102,7 +104,7 @@ class Ctx:
         """What Part A shows with this model (prompts, sizes), its prompts mapped onto the ones the
         model understands (a DeepFloyd prompt-embedding file may hold other prompts)."""
         if "plan" not in self._cache:
-            plan = PLANS["deepfloyd" if self.args.model == "deepfloyd" else "bundled"]
+            plan = PLANS[self.args.model if self.args.model in PLANS else "bundled"]
             self._cache["plan"] = resolve_plan(plan, self.model.prompts, self.model.null_prompt)
         return self._cache["plan"]
 

@@ -100,23 +100,31 @@ def sec_a173(ctx: Ctx):
                 f"prompt {fmt_prompt(p)} with classifier-free guidance γ = {gamma:g}")
 
 
+#: anagram view name → (the student's view function, how the page shows it, its label)
+VIEWS = {"flip": ("guidance.flip_upside_down", lambda x: torch.flip(x, dims=[-2]), "flipped"),
+         "negate": ("guidance.negate", lambda x: -x, "negated"),
+         "rotate180": ("guidance.rotate180", lambda x: torch.flip(x, dims=[-2, -1]), "rotated 180°")}
+
+
 def sec_a18(ctx: Ctx):
     """§1.8: visual anagrams ε = (ε₁(x_t) + flip(ε₂(flip(x_t))))/2, shown upright and upside down."""
     model, plan = ctx.model, ctx.plan
     gamma, n = 7.0, 2
     ts = timesteps_of(ctx)
-    flip = ctx.f("guidance.flip_upside_down")
     rows = []
-    for p1, p2 in plan["anagrams"][:1] if ctx.quick else plan["anagrams"]:
-        est = ctx.f("guidance.anagram_estimator")(est_of(ctx, p1, gamma), est_of(ctx, p2, gamma), flip)
+    for p1, p2, *view in plan["anagrams"][:1] if ctx.quick else plan["anagrams"]:
+        name = view[0] if view else "flip"
+        f = ctx.f(VIEWS[name][0])
+        est = ctx.f("guidance.anagram_estimator")(est_of(ctx, p1, gamma), est_of(ctx, p2, gamma), f)
         x = ctx.f("denoise.sample")(est, (n, *model.image_shape), ts, model.alphas_cumprod, ctx.gen())
-        upside = torch.flip(x, dims=[-2])
-        rows.append((f"{fmt_prompt(p1)} / flipped {fmt_prompt(p2)}",
-                     [c for j in range(n) for c in (x[j], upside[j])]))
-    ctx.table("anagrams", [c for j in range(n) for c in (f"sample {j + 1}: upright", "upside down")], rows,
+        seen = VIEWS[name][1](x)
+        rows.append((f"{fmt_prompt(p1)} / {VIEWS[name][2]} {fmt_prompt(p2)}",
+                     [c for j in range(n) for c in (x[j], seen[j])]))
+    ctx.table("anagrams", [c for j in range(n) for c in (f"sample {j + 1}: as it is", "through the view")], rows,
               f"Visual anagrams (your guidance.anagram_estimator with flip_upside_down): "
-              f"ε = (ε₁(x_t) + flip(ε₂(flip(x_t))))/2, each ε with CFG γ = {gamma:g}; upright it should read "
-              f"as the first prompt, flipped upside down (height axis) as the second. Seed {ctx.seed}.")
+              f"ε = (ε₁(x_t) + view⁻¹(ε₂(view(x_t))))/2 (view: flip upside down unless the row names another), "
+              f"each ε with CFG γ = {gamma:g}; as it is it should read as the first prompt, through the view "
+              f"as the second. Seed {ctx.seed}.")
 
 
 def sec_a19(ctx: Ctx):

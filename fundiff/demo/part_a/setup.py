@@ -35,6 +35,20 @@ PLANS = {
         "hybrids": [("0", "1"), ("8", "3"), ("1", "7")],
         "sdedit_istarts": (1, 3, 5, 7, 10, 20),
     },
+    "emoji": {
+        "a0_prompts": ["an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship"],
+        "a0_steps": (20, 40), "a0_per_prompt": 4, "a0_guidance": 7.0,
+        "generic": "a high quality photo", "generic_label": "'a high quality photo' (trained as a null caption)",
+        "cfg_prompts": ["a high quality photo", "a photo of a dog", "a lithograph of a skull"],
+        "img2img_prompt": "a rocket ship",
+        # (upright, through the view, view); the pairs measured in fundiff.emoji.quality
+        "anagrams": [("an oil painting of an old man", "an oil painting of people around a campfire"),
+                     ("red apple", "cat face"), ("snow-capped mountain", "water wave"),
+                     ("ghost", "snowman", "negate")],
+        "hybrids": [("a lithograph of a skull", "a lithograph of waterfalls"), ("red apple", "cat face"),
+                    ("sunflower", "lion face")],
+        "sdedit_istarts": (1, 3, 5, 7, 10, 20),
+    },
     "deepfloyd": {
         "a0_prompts": ["an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship"],
         "a0_steps": (20, 40), "a0_per_prompt": 1, "a0_guidance": 7.0,
@@ -70,7 +84,7 @@ def resolve_plan(plan: dict, known: list | None, null: str = "") -> dict:
     for key in ("a0_prompts", "cfg_prompts"):
         out[key] = [fix(p) for p in plan[key]]
     for key in ("anagrams", "hybrids"):
-        out[key] = [(fix(a), fix(b)) for a, b in plan[key]]
+        out[key] = [(fix(a), fix(b), *rest) for a, b, *rest in plan[key]]
     out["img2img_prompt"] = fix(plan["img2img_prompt"])
     if plan["generic"] not in known:
         out["generic"] = fix(plan["generic"])
@@ -107,6 +121,9 @@ def test_images(ctx: Ctx) -> dict[str, list[tuple[str, torch.Tensor]]]:
     if "images" in ctx._cache:
         return ctx._cache["images"]
     model = ctx.model
+    if model.name == "emoji":
+        ctx._cache["images"] = emoji_images(ctx)
+        return ctx._cache["images"]
     images: dict[str, list] = {"test": [], "web": [], "drawn": [], "masks": []}
     for p in ctx.args.image or []:
         images["test"].append((Path(p).name, model.load_image(p)))
@@ -138,6 +155,22 @@ def test_images(ctx: Ctx) -> dict[str, list[tuple[str, torch.Tensor]]]:
         images["masks"] = [(name, m[None]) for name, m in inpaint_masks(model.image_shape)]
     ctx._cache["images"] = images
     return images
+
+
+def emoji_images(ctx: Ctx) -> dict[str, list[tuple[str, torch.Tensor]]]:
+    """The emoji model's Part A pictures (:mod:`fundiff.emoji.images`): 'test' the photograph (or
+    ``--image`` pictures), 'web' the flower photo, 'drawn' three colour sketches, 'masks' the centre
+    square and the generated top / right masks."""
+    from ...emoji.images import IMAGES_DIR
+
+    model = ctx.model
+    test = [(Path(p).name, model.load_image(p)) for p in ctx.args.image or []]
+    test = test or [("photograph (temple)", model.load_image(IMAGES_DIR / "photo_temple.png"))]
+    extra = [("photograph (temple, left)", model.load_image(IMAGES_DIR / "photo_temple.png").flip(-1))]
+    drawn = [(f"hand-drawn {k}", model.load_image(IMAGES_DIR / f"sketch_{k}.png")) for k in ("apple", "sun", "house")]
+    masks = [(name, m[None]) for name, m in inpaint_masks(model.image_shape)]
+    return {"test": test + extra + drawn[:1], "web": [("web photo (flower)", model.load_image(IMAGES_DIR / "web_flower.png"))],
+            "drawn": drawn, "masks": masks}
 
 
 def timesteps_of(ctx: Ctx) -> list:
