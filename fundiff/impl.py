@@ -74,9 +74,12 @@ class Impl:
         if not file.is_file():
             self._errors[name] = f"{file} does not exist: the implementation has no {name}.py"
             raise ImplError(self._errors[name])
+        full = f"{self.package}.{name}"
+        if full in sys.modules:
+            return sys.modules[full]
         try:
-            return importlib.import_module(f"{self.package}.{name}")
-        except Exception as err:  # noqa: BLE001 - any failure of student code is reported, not raised raw
+            return importlib.import_module(full)
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - any failure of student code (sys.exit too) is reported
             tb = traceback.extract_tb(err.__traceback__)
             where = next((f"{Path(f.filename).name}:{f.lineno}" for f in reversed(tb)
                           if str(self.path) in f.filename), f"{name}.py")

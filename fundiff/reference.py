@@ -2,7 +2,8 @@
 ``python -m fundiff.reference [--only PREFIX …] [--check]``.
 
 The outputs go to ``data/reference/<case>.safetensors`` (float32, CPU) and are never edited by
-hand.  ``--check`` writes nothing and exits 1 when a stored reference differs from what solutions/
+hand; ``data/reference/MANIFEST.json`` records their SHA-256, which the grader checks before it
+runs any student code.  ``--check`` writes nothing and exits 1 when a stored reference differs from what solutions/
 computes now (or is missing, or is left over from a case that no longer exists).
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 import torch
 
 from .checkpoint import save_atomic
-from .grading.cases import REFERENCE_DIR, all_cases, load_reference, run_case
+from .grading.cases import MANIFEST, REFERENCE_DIR, all_cases, file_digest, load_reference, run_case, write_manifest
 from .impl import load_impl
 
 
@@ -44,6 +45,21 @@ def generate(only=None, check: bool = False) -> int:
                                       "written_by": "python -m fundiff.reference (solutions/)"})
             print(f"wrote {c.path.relative_to(REFERENCE_DIR.parent.parent)} "
                   f"({', '.join(out)}) in {time.perf_counter() - t0:.1f} s")
+    if not check and not only:
+        print(f"wrote {REFERENCE_DIR.name}/{write_manifest().name} (the SHA-256 the grader checks)")
+    elif not check:
+        write_manifest()
+    else:
+        import json
+
+        try:
+            recorded = json.loads((REFERENCE_DIR / MANIFEST).read_text())["sha256"]
+        except (OSError, ValueError, KeyError):
+            recorded = {}
+        for c in cases.values():
+            if c.path.is_file() and recorded.get(c.path.name) != file_digest(c.path):
+                print(f"MANIFEST {c.path.name}: not recorded or changed (python -m fundiff.reference writes it)")
+                problems += 1
     known = {c.path.name for c in cases.values()}
     stale = sorted(p.name for p in REFERENCE_DIR.glob("*.safetensors") if p.name not in known)
     for name in stale:

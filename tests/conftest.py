@@ -1,2 +1,2 @@
-# The grading plugin (fundiff.grading.plugin) is loaded by setup.cfg (addopts = -p ...), so that
-# --impl and --gradescope work from the repository root with or without a path argument.
+# The grading plugin (fundiff.grading.plugin) is loaded wherever fundiff is installed, by the
+# pytest11 entry point `fundiff` in setup.cfg, so --impl and --gradescope work from any folder.

@@ -32,17 +32,37 @@ class GradingError(AssertionError):
     """A graded check failed; the message is written for the student."""
 
 
-def graded(section: str, points: float = 1.0, hint: str | None = None, timeout: float | None = None):
-    """Mark a test as graded: its course section, its points, a hint shown when it fails, and a
+def graded(section: str, points: float = 1.0, hint: str | None = None, timeout: float | None = None,
+           visibility: str | None = None):
+    """Mark a test as graded: its course section, its points, a hint shown when it fails, a
     per-test time limit in seconds (default: ``--graded-timeout``, 60 s), so an infinite loop in
-    student code costs that one test only."""
+    student code costs that one test only, and its Gradescope visibility (default visible;
+    ``--visibility`` overrides)."""
     import pytest
 
     section_title(section)  # fails early on a typo
-    return pytest.mark.graded(section=section, points=points, hint=hint, timeout=timeout)
+    return pytest.mark.graded(section=section, points=points, hint=hint, timeout=timeout, visibility=visibility)
 
 
 _HINT: list[str | None] = [None]
+
+
+#: Called with 'module.function' before every guarded call (the submission's process reports
+#: with it which student function it is in, so a time limit names the function that hung).
+_ON_CALL: list = []
+
+
+def is_remote(impl) -> bool:
+    """Whether ``impl`` runs in a process of its own (:class:`fundiff.grading.remote.RemoteImpl`)."""
+    return getattr(impl, "is_remote", False) is True
+
+
+def run_trusted(impl, fn, *args, **kwargs):
+    """``fn(impl, *args, **kwargs)``: a function of the grader that drives student code (a case,
+    a UNet check), run where the student code is: here, or in the submission's process."""
+    if is_remote(impl):
+        return impl.probe(f"{fn.__module__}:{fn.__qualname__}", *args, **kwargs)
+    return fn(impl, *args, **kwargs)
 
 
 def current_hint() -> str | None:
@@ -84,6 +104,10 @@ def call(impl, qualname: str, *args, **kwargs):
     Raises :class:`GradingError` when the function is missing, not implemented yet, raises, or
     modifies one of its tensor arguments in place.  Returns what the function returns.
     """
+    if is_remote(impl):
+        return impl.call(qualname, args, kwargs)
+    for hook in _ON_CALL:
+        hook(qualname)
     fn = get_function(impl, qualname)
     module_name, _, fname = qualname.partition(".")
     where = f"{module_name}.py:{fname}"

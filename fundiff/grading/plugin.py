@@ -1,8 +1,17 @@
-"""The pytest plugin of the grading suite (loaded by ``tests/conftest.py``).
+"""The pytest plugin of the grading suite, loaded wherever fundiff is installed (the ``pytest11``
+entry point ``fundiff`` in setup.cfg), so ``--impl`` works from any folder.
 
 Options:
   --impl solutions|exercises|PATH   the implementation graded (default: solutions)
   --gradescope FILE                 also write the Gradescope autograder results.json
+  --graded-timeout S, --graded-budget S   a graded test's time limit, and the whole run's
+  --visibility PATTERN=VALUE        Gradescope visibility of the tests whose section or name starts
+                                    with PATTERN (visible, hidden, after_due_date, after_published)
+
+The implementation runs in a process of its own (:class:`fundiff.grading.remote.RemoteImpl`):
+this process builds the inputs, compares and scores, and never imports student code.  The
+reference outputs are read and checked against their manifest before the submission's process
+starts.
 
 Fixtures: ``impl`` (the :class:`fundiff.impl.Impl` under test), ``solutions`` (the reference
 implementation, for ungraded oracle tests; skips where solutions/ is withheld), ``device``.
@@ -11,14 +20,18 @@ At the end of a run with graded tests, a table of the score per course section i
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from ..impl import ImplError, load_impl
+from ..impl import ROOT, ImplError, load_impl, resolve_impl_path
 from . import _HINT, DEFAULT_TIMEOUT_S, GradingError
 from .sections import section_order, section_title
+
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+DEFAULT_BUDGET_S = 900
 
 
 def pytest_addoption(parser):
@@ -28,14 +41,25 @@ def pytest_addoption(parser):
     group.addoption("--gradescope", metavar="FILE", help="write Gradescope results.json here")
     group.addoption("--graded-timeout", type=float, default=DEFAULT_TIMEOUT_S,
                     help=f"seconds a graded test may run before it fails (default {DEFAULT_TIMEOUT_S:g})")
+    group.addoption("--graded-budget", type=float, default=DEFAULT_BUDGET_S,
+                    help="seconds the whole graded run may take before every test gets a short limit "
+                         f"(default {DEFAULT_BUDGET_S})")
+    group.addoption("--visibility", action="append", default=[], metavar="PATTERN=VALUE",
+                    help="Gradescope visibility of the tests whose section or name starts with PATTERN "
+                         f"({', '.join(VISIBILITIES)}; the last matching one wins; default visible)")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "graded(section, points, hint): a graded test of a course section")
     config.addinivalue_line("markers", "gpu: needs a CUDA device (skipped without one)")
     config.addinivalue_line("markers", "slow: a test of more than a few seconds")
-    config._fundiff_results = Results()
+    config._fundiff_results = Results(started=time.time())
     config.pluginmanager.register(config._fundiff_results, "fundiff-results")
+    config._fundiff_remote = None
+    for spec in config.getoption("--visibility") or []:
+        pattern, _, value = spec.partition("=")
+        if value not in VISIBILITIES:
+            raise pytest.UsageError(f"--visibility {spec}: expected PATTERN=one of {', '.join(VISIBILITIES)}")
 
 
 @dataclass
@@ -46,11 +70,13 @@ class Outcome:
     points: float
     passed: bool | None = None  # None: skipped
     output: str = ""
+    visibility: str = "visible"
 
 
 @dataclass(eq=False)
 class Results:
     outcomes: dict = field(default_factory=dict)
+    started: float = 0.0
 
     def by_section(self):
         table = {}
@@ -80,11 +106,33 @@ class Results:
 
 @pytest.fixture(scope="session")
 def impl(request):
-    """The implementation under test (``--impl``)."""
+    """The implementation under test (``--impl``), in a process of its own.  Before it starts, the
+    reference outputs are read into memory and checked against their manifest."""
+    from .cases import REFERENCE_DIR, verify_references
+    from .remote import RemoteImpl
+
+    config = request.config
     try:
-        return load_impl(request.config.getoption("--impl"))
+        path = resolve_impl_path(config.getoption("--impl"))
     except ImplError as err:
         pytest.exit(f"--impl: {err}", returncode=4)
+    try:
+        verify_references()
+    except GradingError as err:
+        pytest.exit(f"grading stopped before running any student code: {err}", returncode=3)
+    solutions = ROOT / "solutions"
+    hidden = [REFERENCE_DIR] + ([solutions] if solutions.is_dir() and solutions.resolve() != path else [])
+    read_only = [ROOT]
+    results = config.getoption("--gradescope")
+    if results:
+        Path(results).resolve().parent.mkdir(parents=True, exist_ok=True)
+        read_only.append(Path(results).resolve().parent)
+    remote = RemoteImpl(path, hidden=hidden, read_only=read_only,
+                        default_limit=config.getoption("--graded-timeout"),
+                        budget=config.getoption("--graded-budget"))
+    config._fundiff_remote = remote
+    yield remote
+    remote.close()
 
 
 @pytest.fixture(scope="session")
@@ -118,20 +166,40 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         mark = _graded_mark(item)
         if mark:
+            from .remote import STARTUP_LIMIT_S
+
             limit = mark.kwargs.get("timeout") or config.getoption("--graded-timeout")
-            item.add_marker(pytest.mark.timeout(limit))
-            results.outcomes[item.nodeid] = Outcome(item.nodeid, mark.kwargs["section"], _title(item, mark),
-                                                    float(mark.kwargs.get("points", 1.0)))
+            item._fundiff_limit = limit
+            # the submission's process is stopped at `limit`; this is the backstop of the grader itself
+            item.add_marker(pytest.mark.timeout(limit + STARTUP_LIMIT_S + 30))
+            title = _title(item, mark)
+            results.outcomes[item.nodeid] = Outcome(item.nodeid, mark.kwargs["section"], title,
+                                                    float(mark.kwargs.get("points", 1.0)),
+                                                    visibility=_visibility(config, mark, title))
+
+
+def _visibility(config, mark, title: str) -> str:
+    value = mark.kwargs.get("visibility") or "visible"
+    for spec in config.getoption("--visibility") or []:
+        pattern, _, v = spec.partition("=")
+        if title.startswith(pattern) or mark.kwargs["section"].startswith(pattern):
+            value = v
+    return value
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     mark = _graded_mark(item)
     _HINT[0] = mark.kwargs.get("hint") if mark else None
+    remote = item.funcargs.get("impl") if mark else None
+    if remote is not None and getattr(remote, "is_remote", False):
+        remote.begin(getattr(item, "_fundiff_limit", None))
     try:
         yield
     finally:
         _HINT[0] = None
+        if remote is not None and getattr(remote, "is_remote", False):
+            remote.end()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -145,6 +213,12 @@ def pytest_runtest_makereport(item, call):
     if isinstance(err, (GradingError, ImplError)):
         # The message is written for the student: show it without the harness's stack.
         report.longrepr = f"[{mark.kwargs['section']}] {err}"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    remote = getattr(session.config, "_fundiff_remote", None)
+    if remote is not None:
+        remote.close()  # nothing of the submission runs while the results are written
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -165,20 +239,39 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                   f"{total:>6g}/{max_total:<5g}")
     path = config.getoption("--gradescope")
     if path:
-        write_gradescope(results, Path(path))
+        remote = getattr(config, "_fundiff_remote", None)
+        if remote is not None:
+            remote.close()
+        write_gradescope(results, Path(path), score_table(results, impl_name))
         tr.write_line(f"Gradescope results written to {path}")
 
 
-def write_gradescope(results: Results, path: Path) -> None:
-    """Gradescope's autograder format: {score, max_score, tests: [{name, score, max_score, output}]}."""
+def score_table(results: Results, impl_name: str) -> str:
+    table = results.by_section()
+    lines = [f"fundiff score ({impl_name})", f"{'section':<44} {'tests':>9} {'points':>12}"]
+    for section, (passed, n, pts, max_pts) in table.items():
+        lines.append(f"{section_title(section):<44} {passed:>4}/{n:<4} {pts:>6g}/{max_pts:<5g}")
+    lines.append(f"{'total':<44} {sum(r[0] for r in table.values()):>4}/{sum(r[1] for r in table.values()):<4} "
+                 f"{sum(r[2] for r in table.values()):>6g}/{sum(r[3] for r in table.values()):<5g}")
+    return "\n".join(lines)
+
+
+def write_gradescope(results: Results, path: Path, table: str = "") -> None:
+    """Gradescope's autograder results.json (https://gradescope-autograders.readthedocs.io/en/latest/specs/,
+    "Output format"): the total ``score``, ``execution_time`` in seconds, the score table as the
+    submission's ``output`` (``output_format`` "text"), and per test its ``name``, ``score``,
+    ``max_score``, ``status`` (passed/failed), ``output`` and ``visibility``."""
     tests = []
     for o in sorted(results.outcomes.values(), key=lambda o: (section_order(o.section), o.nodeid)):
         if o.passed is None:
             continue
         tests.append({"name": o.title, "score": o.points if o.passed else 0.0, "max_score": o.points,
-                      "output": o.output, "visibility": "visible"})
+                      "status": "passed" if o.passed else "failed", "output": o.output,
+                      "output_format": "text", "visibility": o.visibility})
     data = {"score": sum(t["score"] for t in tests), "max_score": sum(t["max_score"] for t in tests),
-            "tests": tests}
+            "execution_time": round(time.time() - results.started, 1) if results.started else 0,
+            "output": "```\n" + table + "\n```" if table else "", "output_format": "md",
+            "test_output_format": "text", "stdout_visibility": "hidden", "tests": tests}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2))

@@ -24,6 +24,8 @@ from ...data import DATA_DIR
 from .. import GradingError, compare
 
 REFERENCE_DIR = DATA_DIR / "reference"
+MANIFEST = "MANIFEST.json"  # in REFERENCE_DIR: {"sha256": {file name: hex digest}}
+_VERIFIED: dict[str, dict[str, torch.Tensor]] = {}  # case name → outputs, read and checked once
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,11 @@ def all_cases() -> dict[str, Case]:
     return CASES
 
 
+def case_outputs(impl, name: str) -> dict[str, torch.Tensor]:
+    """:func:`run_case` with the implementation first (for :func:`fundiff.grading.run_trusted`)."""
+    return run_case(name, impl)
+
+
 def run_case(name: str, impl) -> dict[str, torch.Tensor]:
     """The outputs of case ``name`` on ``impl``."""
     c = all_cases()[name]
@@ -70,10 +77,61 @@ def run_case(name: str, impl) -> dict[str, torch.Tensor]:
     return out
 
 
+def file_digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_manifest() -> Path:
+    """Record the SHA-256 of every reference file (``python -m fundiff.reference`` calls this)."""
+    import json
+
+    digests = {c.path.name: file_digest(c.path) for c in all_cases().values() if c.path.is_file()}
+    path = REFERENCE_DIR / MANIFEST
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"sha256": dict(sorted(digests.items()))}, indent=1) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def verify_references(reference_dir: Path | None = None) -> int:
+    """Read every case's reference outputs into memory and check each file against the manifest's
+    SHA-256, before any student code runs; from then on :func:`load_reference` serves them from
+    memory.  Raises GradingError when a file is missing, changed or not in the manifest."""
+    import json
+
+    from safetensors.torch import load
+
+    folder = reference_dir or REFERENCE_DIR
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise GradingError(f"{folder / MANIFEST} is missing or unreadable: run `python -m fundiff.reference` "
+                           "with solutions/ present") from None
+    import hashlib
+
+    loaded = {}
+    for name, c in all_cases().items():
+        path = folder / c.path.name
+        if not path.is_file():
+            raise GradingError(f"reference outputs for {name} missing ({path}): run `python -m fundiff.reference`")
+        data = path.read_bytes()
+        if manifest.get(path.name) != hashlib.sha256(data).hexdigest():
+            raise GradingError(f"{path} does not match {MANIFEST} (changed since `python -m fundiff.reference` "
+                               "wrote it): the references cannot be trusted; restore them (git checkout data/reference)")
+        loaded[name] = load(data)
+    _VERIFIED.clear()
+    _VERIFIED.update(loaded)
+    return len(loaded)
+
+
 def load_reference(name: str) -> dict[str, torch.Tensor]:
-    """The stored outputs of case ``name``."""
+    """The stored outputs of case ``name`` (from memory once :func:`verify_references` ran)."""
     from safetensors.torch import load_file
 
+    if name in _VERIFIED:
+        return dict(_VERIFIED[name])
     path = all_cases()[name].path
     if not path.is_file():
         raise GradingError(
@@ -87,9 +145,13 @@ def check_case(name: str, impl, atol: float | None = None, rtol: float | None = 
                keys=None) -> dict[str, torch.Tensor]:
     """Run case ``name`` on ``impl`` and compare every output (or ``keys``) with the reference.
     Tolerances: the case's own unless given.  Returns the outputs."""
+    from .. import run_trusted
+
     c = all_cases()[name]
     want = load_reference(name)
-    got = run_case(name, impl)
+    got = run_trusted(impl, case_outputs, name)
+    if not isinstance(got, dict):
+        raise GradingError(f"{name}: the case produced {type(got).__name__}, not its outputs")
     for key in keys or sorted(want):
         if key not in got:
             raise GradingError(f"{name}: the case produced no output {key!r}")

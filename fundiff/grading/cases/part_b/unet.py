@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ... import GradingError, call, compare
+from ... import GradingError, call, compare, is_remote, run_trusted
 from .. import case, load_reference
 from .inputs import digits, gaussian
 from .weights import deterministic_state, eval_and_train_outputs, load_strict, run_module
@@ -68,15 +68,23 @@ for _name, (_section, _, _) in MODULE_CASES.items():
     case(_name, _section, **MODULE_TOLERANCE)(_module_case(_name))
 
 
+def module_outputs(impl, name: str, weights: dict) -> dict:
+    """The student's block/network ``name`` with ``weights`` loaded strictly: its outputs in eval()
+    and train() mode (run where the student code runs)."""
+    module = build_module(impl, name)
+    load_strict(module, weights, name)
+    return eval_and_train_outputs(impl, module, MODULE_CASES[name][2]())
+
+
 def check_module(name: str, impl) -> None:
     """Build the student's block/network ``name``, load the reference weights into it strictly, and
     compare its outputs in eval() and train() mode with the reference."""
     want = load_reference(name)
-    module = build_module(impl, name)
-    load_strict(module, {k[2:]: v for k, v in want.items() if k.startswith("w/")}, name)
-    got = eval_and_train_outputs(impl, module, MODULE_CASES[name][2]())
+    weights = {k[2:]: v for k, v in want.items() if k.startswith("w/")}
+    got = run_trusted(impl, module_outputs, name, weights)
+    got = got if isinstance(got, dict) else {}
     for mode in ("eval", "train"):
-        compare(f"{name}: output in {mode}() mode", got[mode], want[mode], **MODULE_TOLERANCE)
+        compare(f"{name}: output in {mode}() mode", got.get(mode), want[mode], **MODULE_TOLERANCE)
 
 
 def _param_count_case(fn: str, args):
@@ -110,7 +118,10 @@ UNET_BUILD = {"unet": ("unet.UNet", (1,)), "time": ("unet.TimeConditionalUNet", 
 
 def build_unet(impl, kind: str, hidden: int, seed: int = 0):
     """The student's UNet of ``kind``, its default init drawn from ``seed`` (the global RNG of the
-    caller is left as it was), so no check depends on what ran before it."""
+    caller is left as it was), so no check depends on what ran before it.  For a submission in a
+    process of its own, the UNet lives there (a :class:`fundiff.grading.remote.RemoteObject`)."""
+    if is_remote(impl):
+        return impl.probe(f"{__name__}:build_unet", kind, hidden, seed)
     fn, args = UNET_BUILD[kind]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -120,39 +131,67 @@ def build_unet(impl, kind: str, hidden: int, seed: int = 0):
     return module
 
 
-def check_unet_shapes(impl, kind: str, hidden: int = 4, batches=(1, 5)) -> None:
-    """(B, 1, 28, 28) float32 out for every batch size, in train() and eval() mode; inputs untouched."""
+def unet_shape_outputs(impl, kind: str, hidden: int, batches) -> dict:
+    """The UNet's outputs for every batch size in train() and eval() mode, and which input (if any)
+    its forward changed in place (run where the student code runs)."""
     module = build_unet(impl, kind, hidden)
-    name = type(module).__name__
+    outputs, modified = [], []
     for batch in batches:
         inputs = unet_inputs(kind, batch)
         before = [i.clone() for i in inputs]
         for mode in ("train", "eval"):
             module.train(mode == "train")
             with torch.no_grad():
-                out = run_module(impl, module, *inputs)
-            compare(f"{name} output shape/dtype for a batch of {batch} in {mode}() mode", out,
+                outputs.append(run_module(impl, module, *inputs))
+        modified.append(next((i for i, (a, b) in enumerate(zip(inputs, before)) if not torch.equal(a, b)), -1))
+    return {"name": type(module).__name__, "outputs": outputs, "modified": modified}
+
+
+def check_unet_shapes(impl, kind: str, hidden: int = 4, batches=(1, 5)) -> None:
+    """(B, 1, 28, 28) float32 out for every batch size, in train() and eval() mode; inputs untouched."""
+    got = run_trusted(impl, unet_shape_outputs, kind, hidden, list(batches))
+    if not isinstance(got, dict) or not isinstance(got.get("outputs"), list) or \
+            len(got["outputs"]) != 2 * len(batches) or not isinstance(got.get("modified"), list):
+        raise GradingError(f"the {kind} UNet's shape check produced no outputs")
+    name = str(got.get("name", "UNet"))
+    outputs = iter(got["outputs"])
+    for batch, changed in zip(batches, got["modified"]):
+        for mode in ("train", "eval"):
+            compare(f"{name} output shape/dtype for a batch of {batch} in {mode}() mode", next(outputs),
                     torch.zeros(batch, 1, 28, 28), atol=float("inf"), rtol=0)
-        for i, (a, b) in enumerate(zip(inputs, before)):
-            if not torch.equal(a, b):
-                raise GradingError(f"{name}.forward modified its input {i + 1} in place")
+        if changed != -1:
+            raise GradingError(f"{name}.forward modified its input {int(changed) + 1} in place")
+
+
+def gradient_report(impl, kind: str, hidden: int) -> dict:
+    """One backward pass of a random linear function of the UNet's output: the parameters that got
+    no gradient, and those whose gradient is zero or not finite (run where the student code runs)."""
+    module = build_unet(impl, kind, hidden)
+    module.train()
+    inputs = unet_inputs(kind, 3)
+    out = run_module(impl, module, *inputs)
+    if not isinstance(out, torch.Tensor):
+        raise GradingError(f"{type(module).__name__} returned {type(out).__name__}, not a tensor")
+    (out * gaussian(out.shape, 80)).sum().backward()
+    return {"name": type(module).__name__,
+            "none": [n for n, p in module.named_parameters() if p.grad is None],
+            "zero": [n for n, p in module.named_parameters() if p.grad is not None and (
+                not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0)],
+            "count": sum(1 for _ in module.parameters())}
 
 
 def check_gradients_reach_every_parameter(impl, kind: str, hidden: int = 4) -> None:
     """One backward pass of a random linear function of the output: every parameter gets a
     finite, non-zero gradient (nothing detached, no layer left out of the forward pass)."""
-    module = build_unet(impl, kind, hidden)
-    module.train()
-    inputs = unet_inputs(kind, 3)
-    out = run_module(impl, module, *inputs)
-    (out * gaussian(out.shape, 80)).sum().backward()
-    name = type(module).__name__
-    none = [n for n, p in module.named_parameters() if p.grad is None]
+    got = run_trusted(impl, gradient_report, kind, hidden)
+    if not isinstance(got, dict):
+        raise GradingError(f"the {kind} UNet's gradient check produced no report")
+    name = str(got.get("name", "UNet"))
+    none, zero = list(got.get("none") or []), list(got.get("zero") or [])
     if none:
         raise GradingError(f"{name}: no gradient reaches {none[:6]}: every layer must be used in forward, "
                            "without .detach() or torch.no_grad()")
-    zero = [n for n, p in module.named_parameters() if not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0]
     if zero:
         raise GradingError(f"{name}: zero or non-finite gradients for {zero[:6]}")
-    if not any(True for _ in module.parameters()):
+    if not got.get("count"):
         raise GradingError(f"{name} has no parameters")

@@ -66,6 +66,8 @@ def load_strict(module, state: dict, what: str) -> None:
 
 def run_module(impl, module, *inputs):
     """``module(*inputs)`` with the student's errors turned into a GradingError."""
+    if getattr(module, "is_module", False) and hasattr(module, "_owner"):  # a RemoteObject
+        return module(*inputs)
     try:
         return module(*inputs)
     except GradingError:
