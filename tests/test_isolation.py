@@ -194,3 +194,34 @@ def test_the_plugin_loads_from_any_folder_without_the_checkouts_config(tmp_path)
                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "3 tests collected" in run.stdout or "test_forward_process_matches_reference" in run.stdout, run.stdout
+
+
+STORED_ANSWERS = '''
+from pathlib import Path
+from safetensors.torch import load_file
+
+_REF = load_file(str(Path(__file__).with_name("answers.safetensors")))
+
+
+def forward_process(x0, eps, t, alphas_cumprod):
+    """no implementation: the stored answers of the reference case, shipped with the submission"""
+    return _REF["x_t%d" % t] if isinstance(t, int) else _REF["x_t_batch"]
+'''
+
+
+@needs_solutions
+@pytest.mark.slow
+def test_fresh_inputs_make_stored_answers_worthless(tmp_path):
+    """A submission that ships the stored reference answers scores on the stored inputs, not on
+    --fresh ones; solutions/ scores full marks on fresh inputs."""
+    folder = submission(tmp_path, EXERCISES, forward=STORED_ANSWERS)
+    shutil.copy2(REFERENCE_DIR / "A1.1__forward_process.safetensors", folder / "answers.safetensors")
+    _, tests, _, _ = grade(folder, ["tests/test_a11_forward.py"], tmp_path)
+    assert section_score(tests, "A1.1") == (3, 5)  # the reference case only
+    _, tests, _, _ = grade(folder, ["tests/test_a11_forward.py"], tmp_path, "--fresh", "7")
+    assert section_score(tests, "A1.1") == (0, 5)
+    _, tests, data, _ = grade(SOLUTIONS, ["tests/test_a11_forward.py", "tests/test_b23_ddpm_sampling.py"],
+                              tmp_path, "--fresh", "7", "--visibility", "B2.3=after_due_date")
+    assert data["score"] == data["max_score"] == 15
+    assert {t["visibility"] for n, t in tests.items() if n.startswith("B2.3")} == {"after_due_date"}
+    assert {t["visibility"] for n, t in tests.items() if n.startswith("A1.1")} == {"visible"}

@@ -36,14 +36,18 @@ DEFAULT_BUDGET_S = 900
 
 def pytest_addoption(parser):
     group = parser.getgroup("fundiff grading")
-    group.addoption("--impl", default="solutions",
-                    help="implementation to grade: solutions (default), exercises, or a folder with the five modules")
+    group.addoption("--impl", default=None,
+                    help="implementation to grade: solutions (the default where solutions/ is present), exercises "
+                         "(the default elsewhere), or a folder with the five modules")
     group.addoption("--gradescope", metavar="FILE", help="write Gradescope results.json here")
     group.addoption("--graded-timeout", type=float, default=DEFAULT_TIMEOUT_S,
                     help=f"seconds a graded test may run before it fails (default {DEFAULT_TIMEOUT_S:g})")
     group.addoption("--graded-budget", type=float, default=DEFAULT_BUDGET_S,
                     help="seconds the whole graded run may take before every test gets a short limit "
                          f"(default {DEFAULT_BUDGET_S})")
+    group.addoption("--fresh", type=int, default=None, metavar="SEED",
+                    help="grade every case on new inputs drawn from SEED, against references computed from "
+                         "solutions/ now (needs solutions/)")
     group.addoption("--visibility", action="append", default=[], metavar="PATTERN=VALUE",
                     help="Gradescope visibility of the tests whose section or name starts with PATTERN "
                          f"({', '.join(VISIBILITIES)}; the last matching one wins; default visible)")
@@ -113,11 +117,20 @@ def impl(request):
 
     config = request.config
     try:
-        path = resolve_impl_path(config.getoption("--impl"))
+        path = resolve_impl_path(impl_option(config))
     except ImplError as err:
         pytest.exit(f"--impl: {err}", returncode=4)
+    fresh = config.getoption("--fresh")
     try:
-        verify_references()
+        if fresh:  # new inputs, references from solutions/ computed here before the submission runs
+            from .cases import fresh_references, set_fresh
+
+            if not (ROOT / "solutions").is_dir():
+                pytest.exit("--fresh needs solutions/ (the instructor's machine, the autograder)", returncode=4)
+            set_fresh(fresh)
+            fresh_references()
+        else:
+            verify_references()
     except GradingError as err:
         pytest.exit(f"grading stopped before running any student code: {err}", returncode=3)
     solutions = ROOT / "solutions"
@@ -151,6 +164,14 @@ def device():
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def impl_option(config) -> str:
+    """--impl, or its default: solutions where solutions/ is present, else exercises."""
+    value = config.getoption("--impl")
+    if value:
+        return value
+    return "solutions" if (ROOT / "solutions").is_dir() else "exercises"
+
+
 def _graded_mark(item):
     return item.get_closest_marker("graded")
 
@@ -170,6 +191,7 @@ def pytest_collection_modifyitems(config, items):
 
             limit = mark.kwargs.get("timeout") or config.getoption("--graded-timeout")
             item._fundiff_limit = limit
+            item.extra_keyword_matches.add(mark.kwargs["section"])  # -k A1.4 selects a section
             # the submission's process is stopped at `limit`; this is the backstop of the grader itself
             item.add_marker(pytest.mark.timeout(limit + STARTUP_LIMIT_S + 30))
             title = _title(item, mark)
@@ -226,7 +248,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     table = results.by_section()
     if not table:
         return
-    impl_name = config.getoption("--impl")
+    impl_name = impl_option(config)
     tr = terminalreporter
     tr.section(f"fundiff score ({impl_name})")
     total, max_total = 0.0, 0.0

@@ -13,6 +13,7 @@ share).  A new case goes in the file of the module it grades.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,40 @@ class Case:
 
 
 CASES: dict[str, Case] = {}
+
+#: ``--fresh SEED``: every seed of the cases' inputs is moved by it (0: the stored inputs).  The
+#: submission's process inherits it through the environment.
+FRESH = [int(os.environ.get("FUNDIFF_FRESH", "0") or 0)]
+
+
+def set_fresh(seed: int) -> None:
+    FRESH[0] = int(seed)
+    os.environ["FUNDIFF_FRESH"] = str(int(seed))
+
+
+def fresh_seed(seed: int) -> int:
+    """The seed an input drawn from ``seed`` uses now (itself, unless ``--fresh`` moved it)."""
+    return seed if not FRESH[0] else (seed + 1_000_003 * FRESH[0]) % (2 ** 62)
+
+
+def fresh_offset(n: int) -> int:
+    """Which of ``n`` alternatives (e.g. the digit of a class) the inputs use now."""
+    return FRESH[0] % n
+
+
+def fresh_references() -> int:
+    """Compute every case's outputs from solutions/ with the current (fresh) inputs and serve them
+    as the references (instead of the stored files).  Run before any student code."""
+    from ...impl import load_impl
+
+    impl = load_impl("solutions")
+    out = {}
+    for name in sorted(all_cases()):
+        torch.manual_seed(0)
+        out[name] = {k: v.detach().cpu().contiguous() for k, v in run_case(name, impl).items()}
+    _VERIFIED.clear()
+    _VERIFIED.update(out)
+    return len(out)
 
 
 def case(name: str, section: str, atol: float = 1e-5, rtol: float = 1e-4):

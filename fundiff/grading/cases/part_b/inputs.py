@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from ....data import load_digits
+from .. import fresh_offset, fresh_seed
 
 # The tiny schedule of the step and sampler tests: few steps, large enough β that every step matters.
 TINY_T, TINY_BETA1, TINY_BETA2 = 12, 1e-3, 0.2
@@ -13,13 +14,13 @@ TINY_T, TINY_BETA1, TINY_BETA2 = 12, 1e-3, 0.2
 
 def gaussian(shape, seed: int) -> torch.Tensor:
     """N(0, I) float32 of ``shape`` from a CPU generator seeded with ``seed``."""
-    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+    return torch.randn(shape, generator=torch.Generator().manual_seed(fresh_seed(seed)))
 
 
 def digits(n: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` held-out digits in [0, 1] (n, 1, 28, 28) of different classes, and their labels (n,)."""
     x, y = load_digits("heldout")
-    idx = torch.arange(n) * 50 + torch.arange(n) % 7  # one digit of each class 0, 1, 2, …
+    idx = torch.arange(n) * 50 + (torch.arange(n) % 7 + fresh_offset(50)) % 50  # one digit of each class 0, 1, 2, …
     return x[idx], y[idx]
 
 

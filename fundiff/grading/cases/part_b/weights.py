@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ... import GradingError, _student_frames
+from .. import fresh_seed
 
 
 def deterministic_state(module: nn.Module, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -25,7 +26,7 @@ def deterministic_state(module: nn.Module, seed: int = 0) -> dict[str, torch.Ten
         if not value.is_floating_point():
             state[name] = value.clone()
             continue
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+        gen = torch.Generator().manual_seed(fresh_seed(seed) * 1_000_003 + zlib.crc32(name.encode()))
         shape = tuple(value.shape)
         leaf = name.rsplit(".", 1)[-1]
         if leaf == "running_var":
