@@ -108,14 +108,14 @@ class Results:
             o.passed = True
 
 
-@pytest.fixture(scope="session")
-def impl(request):
-    """The implementation under test (``--impl``), in a process of its own.  Before it starts, the
-    reference outputs are read into memory and checked against their manifest."""
+def _prepare_remote(config):
+    """Check the references (or compute fresh ones), then make the submission's process and start
+    it; once per session, before any student code runs."""
     from .cases import REFERENCE_DIR, verify_references
     from .remote import RemoteImpl
 
-    config = request.config
+    if config._fundiff_remote is not None:
+        return config._fundiff_remote
     try:
         path = resolve_impl_path(impl_option(config))
     except ImplError as err:
@@ -144,6 +144,22 @@ def impl(request):
                         default_limit=config.getoption("--graded-timeout"),
                         budget=config.getoption("--graded-budget"))
     config._fundiff_remote = remote
+    return remote
+
+
+def pytest_collection_finish(session):
+    """With graded tests to run, start the submission's process while pytest finishes setting up."""
+    if any(_graded_mark(item) and "impl" in getattr(item, "fixturenames", ()) for item in session.items) \
+            and not session.config.option.collectonly:
+        _prepare_remote(session.config).prestart()
+
+
+@pytest.fixture(scope="session")
+def impl(request):
+    """The implementation under test (``--impl``), in a process of its own.  Before it starts, the
+    reference outputs are read into memory and checked against their manifest (or, with
+    ``--fresh``, computed from solutions/)."""
+    remote = _prepare_remote(request.config)
     yield remote
     remote.close()
 

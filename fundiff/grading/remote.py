@@ -178,7 +178,25 @@ class RemoteImpl:
         return self.request({"op": "probe", "fn": ref}, args, kwargs, what=ref.rpartition(":")[2])
 
     # -- the process ------------------------------------------------------------------------------
+    def prestart(self) -> None:
+        """Start the process now, without waiting for it (it imports torch and the grader's code,
+        no student code, while the grader collects its tests)."""
+        if self.proc is None:
+            self._spawn()
+
     def _start(self) -> None:
+        if self.proc is None or not getattr(self, "_booting", False):
+            self._spawn()
+        self._booting = False
+        t0 = time.monotonic()
+        header = self._read(t0 + STARTUP_LIMIT_S, "starting")
+        if header[0].get("note") != "ready":
+            self._kill()
+            raise GradingError("the submission's process did not start: " + self._output_line())
+        if self.deadline is not None:  # starting is not the submission's time
+            self.deadline += time.monotonic() - t0
+
+    def _spawn(self) -> None:
         self.generation += 1
         self.starts += 1
         p2c_r, p2c_w = os.pipe()
@@ -203,14 +221,8 @@ class RemoteImpl:
             os.close(out_w)
         self._w, self._r = p2c_w, c2p_r
         self._out_tail = b""
+        self._booting = True
         threading.Thread(target=self._drain, args=(out_r,), daemon=True).start()
-        t0 = time.monotonic()
-        header = self._read(t0 + STARTUP_LIMIT_S, "starting")
-        if header[0].get("note") != "ready":
-            self._kill()
-            raise GradingError("the submission's process did not start: " + self._output_line())
-        if self.deadline is not None:  # starting is not the submission's time
-            self.deadline += time.monotonic() - t0
 
     def _drain(self, fd: int) -> None:
         """Keep the last few KB of what the process prints (a flood costs nothing)."""
@@ -249,6 +261,7 @@ class RemoteImpl:
             except OSError:
                 pass
         self._exit_code = proc.returncode
+        self._booting = False
         self.generation += 1
 
     def _read(self, deadline: float | None, what: str):
@@ -293,9 +306,9 @@ class RemoteImpl:
 
     # -- one request --------------------------------------------------------------------------------
     def request(self, header: dict, args, kwargs, what: str):
-        if self.proc is None or self.proc.poll() is not None:
-            if self.proc is not None:
-                self._kill()
+        if self.proc is not None and self.proc.poll() is not None and not getattr(self, "_booting", False):
+            self._kill()
+        if self.proc is None or getattr(self, "_booting", False):
             self._start()
         if header.get("op") in ("call", "probe"):
             self.current = what
