@@ -10,8 +10,11 @@ two CFG estimators, a hybrid inpainting).  Inpainting is a *projection* applied 
 """
 import torch
 
-from .denoise import gaussian_blur, iterative_denoise, sample, check_timesteps, check_i_start
-from .forward import forward_process
+from .denoise import gaussian_blur, iterative_denoise, sample, check_timesteps, check_i_start, check_generator
+from .forward import check_alphas_cumprod, check_callable, check_image, check_int, check_number, forward_process
+
+#: The value range of the images of Part A (every pretrained model's ``value_range``).
+VALUE_RANGE = (-1.0, 1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -26,6 +29,9 @@ def cfg_estimator(est_cond, est_uncond, guidance_scale: float = 7.0):
     γ = ``guidance_scale`` (γ = 1 gives ε_c; γ = 0 gives ε_u); v is the conditional pass's v_c.
     Returns est(x_t, t) -> (ε, v_c).
     """
+    check_callable(est_cond, "est_cond")
+    check_callable(est_uncond, "est_uncond")
+    guidance_scale = check_number(guidance_scale, "guidance_scale (γ)")
     raise NotImplementedError("A1.6: call both estimators, extrapolate from ε_u towards ε_c by γ, keep v_c")
 
 
@@ -44,8 +50,11 @@ def sdedit(x_orig: torch.Tensor, est, timesteps, i_start: int, alphas_cumprod: t
     A small i_start (a large t) gives a new image loosely like x_orig; a large one stays close to it.
     x_orig: (B, C, H, W) in [−1, 1].  Returns x₀: (B, C, H, W).
     """
-    timesteps = check_timesteps(timesteps, len(alphas_cumprod))
+    check_image(x_orig, "x_orig (the image to edit)", VALUE_RANGE)
+    check_callable(est, "est")
+    timesteps = check_timesteps(timesteps, check_alphas_cumprod(alphas_cumprod))
     check_i_start(i_start, timesteps)
+    check_generator(generator)
     raise NotImplementedError("A1.7: draw ε on the CPU, forward-process x_orig to timesteps[i_start], then the loop from i_start")
 
 
@@ -54,6 +63,8 @@ def check_mask(mask: torch.Tensor, x_orig: torch.Tensor) -> None:
     (e.g. (H, W), (1, 1, H, W) or (B, 1, H, W) for x_orig (B, C, H, W))."""
     if not isinstance(mask, torch.Tensor):
         raise ValueError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
+    if mask.is_complex() or (mask.is_floating_point() and not bool(torch.isfinite(mask).all())):
+        raise ValueError("mask holds NaN, inf or complex values: expected numbers in [0, 1] (1 where new content goes)")
     try:
         ok = torch.broadcast_shapes(mask.shape, x_orig.shape) == x_orig.shape
     except RuntimeError:
@@ -77,7 +88,10 @@ def inpaint_projection(x_orig: torch.Tensor, mask: torch.Tensor, alphas_cumprod:
     **re-noised** to the current t′ (not pasted clean); at t′ = −1 (ᾱ = 1) it is x_orig itself.
     x_orig: (B or 1, C, H, W); mask: broadcasts to x_orig.  Returns project(x, t′) -> x.
     """
+    check_image(x_orig, "x_orig (the image to inpaint)", VALUE_RANGE)
     check_mask(mask, x_orig)
+    check_alphas_cumprod(alphas_cumprod)
+    check_generator(generator)
     raise NotImplementedError("A1.7: a closure drawing ε from the generator, forward_process of x_orig to t′, mixed by the mask")
 
 
@@ -89,7 +103,11 @@ def inpaint(x_orig: torch.Tensor, mask: torch.Tensor, est, timesteps, alphas_cum
     Draw order on ``generator``: x_T, then per step the loop's z, then the projection's ε.
     x_orig: (B, C, H, W) in [−1, 1]; mask: broadcasts to it.  Returns (B, C, H, W).
     """
+    check_image(x_orig, "x_orig (the image to inpaint)", VALUE_RANGE)
     check_mask(mask, x_orig)
+    check_callable(est, "est")
+    check_timesteps(timesteps, check_alphas_cumprod(alphas_cumprod))
+    check_generator(generator)
     raise NotImplementedError("A1.7: build the projection, then sample with it")
 
 
@@ -97,29 +115,43 @@ def inpaint(x_orig: torch.Tensor, mask: torch.Tensor, est, timesteps, alphas_cum
 # §1.8 — visual anagrams
 # ---------------------------------------------------------------------------------------------
 
+def check_view_input(x, square: bool = False) -> None:
+    """ValueError unless x is a tensor (..., H, W) (square when ``square``)."""
+    if not isinstance(x, torch.Tensor) or x.ndim < 2:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"a view takes an image tensor (..., H, W), got {got}")
+    if square and x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"a 90° rotation keeps the shape of square images only, got {x.shape[-2]}×{x.shape[-1]}")
+
+
 def flip_upside_down(x: torch.Tensor) -> torch.Tensor:
     """§1.8: turn x (..., H, W) upside down: reverse the height axis (dim −2), not the width."""
+    check_view_input(x)
     raise NotImplementedError("A1.8: torch.flip along dim -2")
 
 
 def rotate90(x: torch.Tensor) -> torch.Tensor:
     """§1.8 (beyond the course): rotate x (..., H, W) by 90° counter-clockwise (square images);
     its inverse is :func:`rotate270`."""
+    check_view_input(x, square=True)
     raise NotImplementedError("A1.8: torch.rot90 with k=1 over the last two dims")
 
 
 def rotate270(x: torch.Tensor) -> torch.Tensor:
     """§1.8: rotate x (..., H, W) by 90° clockwise (270° counter-clockwise), the inverse of rotate90."""
+    check_view_input(x, square=True)
     raise NotImplementedError("A1.8: torch.rot90 with k=-1 over the last two dims")
 
 
 def rotate180(x: torch.Tensor) -> torch.Tensor:
     """§1.8: rotate x (..., H, W) by 180° (both spatial axes reversed); its own inverse."""
+    check_view_input(x)
     raise NotImplementedError("A1.8: flip both the height and the width axis")
 
 
 def negate(x: torch.Tensor) -> torch.Tensor:
     """§1.8: the negative image −x (light ↔ dark); its own inverse."""
+    check_view_input(x)
     raise NotImplementedError("A1.8: minus x")
 
 
@@ -143,6 +175,12 @@ def anagram_estimator(est1, est2, view=flip_upside_down, inverse=None):
     rotate270).  For ``negate`` the noise maps back with the same negation.  Each estimator may
     itself be a CFG estimator.  Returns est(x_t, t) -> (ε, v).
     """
+    check_callable(est1, "est1")
+    check_callable(est2, "est2")
+    names = ", ".join(f"VIEWS[{k!r}]" for k in VIEWS)
+    check_callable(view, "view", f"a function of an image (flip_upside_down, …; the pairs of {names} are (view, inverse))")
+    if inverse is not None:
+        check_callable(inverse, "inverse", "None or the inverse function of view")
     inverse = view if inverse is None else inverse
     raise NotImplementedError("A1.8: ε₁ on x_t, ε₂ on view(x_t) mapped back with inverse, average ε (and v)")
 
@@ -159,6 +197,10 @@ def hybrid_kernel(image_size: int, kernel_size: int = 33, sigma: float = 2.0, re
 
     (odd, ≥ 1).  E.g. 64 → (33, 2.0), 256 → (129, 8.0), 28 → (15, 0.875).  Returns (kernel′, σ′).
     """
+    check_int(image_size, "image_size", 1)
+    check_int(kernel_size, "kernel_size", 1)
+    check_number(sigma, "sigma", 0, low_open=True)
+    check_int(reference_size, "reference_size", 1)
     raise NotImplementedError("A1.9: the scale s, then σ·s and an odd kernel 2·round((k − 1)/2·s) + 1")
 
 
@@ -180,4 +222,10 @@ def hybrid_estimator(est_low, est_high, kernel_size=None, sigma=None):
     Gaussian kernel 33, σ = 2 for 64-px images; ``kernel_size``/``sigma`` None → scaled to x_t's
     height with :func:`hybrid_kernel`.  Returns est(x_t, t) -> (ε, v).
     """
+    check_callable(est_low, "est_low")
+    check_callable(est_high, "est_high")
+    if kernel_size is not None and (check_int(kernel_size, "kernel_size", 1) % 2 != 1):
+        raise ValueError(f"kernel_size must be None or a positive odd int, got {kernel_size}")
+    if sigma is not None:
+        check_number(sigma, "sigma", 0, low_open=True)
     raise NotImplementedError("A1.9: pick the kernel (hybrid_kernel of x_t's height when None), then low of ε₁ + high of ε₂")

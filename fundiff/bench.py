@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import fast as fastmod
+from .checks import device_name, positive_int
 from .impl import as_impl, load_impl
 
 WORKLOADS = ("conv", "train-time", "train-class", "train-denoiser", "sample-partb", "sample-parta")
@@ -424,18 +425,18 @@ def main(argv=None) -> int:
                                 epilog=__doc__.split("\n\n", 2)[2])
     p.add_argument("--workloads", nargs="*", default=list(WORKLOADS), choices=WORKLOADS, metavar="W",
                    help=f"any of {', '.join(WORKLOADS)} (default: all)")
-    p.add_argument("--repeats", type=int, default=3, help="timed rounds (best is kept; default 3)")
-    p.add_argument("--iters", type=int, default=2, help="training steps per round (default 2; half for the denoiser)")
-    p.add_argument("--sample-steps", type=int, default=30,
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed rounds (best is kept; default 3)")
+    p.add_argument("--iters", type=positive_int, default=2, help="training steps per round (default 2; half for the denoiser)")
+    p.add_argument("--sample-steps", type=positive_int, default=30,
                    help="DDPM steps timed per Part B sampling run, scaled to T=300 (default 30)")
-    p.add_argument("--parta-steps", type=int, default=None, help="Part A loop steps timed (default: all 34)")
+    p.add_argument("--parta-steps", type=positive_int, default=None, help="Part A loop steps timed (default: all 34)")
     p.add_argument("--full", action="store_true", help="time complete T=300 Part B sampling runs")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda: on CUDA the fast path is the GPU's "
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", type=device_name, default="cpu", help="cpu (default) or cuda: on CUDA the fast path is the GPU's "
                                                     "mixed precision and the conv micro-benchmark is skipped")
     p.add_argument("--no-flops", action="store_true", help="skip counting FLOPs")
-    p.add_argument("--hidden", type=int, help="training workloads: UNet width D other than the course's (quick checks)")
-    p.add_argument("--batch-size", type=int, help="training workloads: batch size other than the course's")
+    p.add_argument("--hidden", type=positive_int, help="training workloads: UNet width D other than the course's (quick checks)")
+    p.add_argument("--batch-size", type=positive_int, help="training workloads: batch size other than the course's")
     p.add_argument("--json", help="also write the results to this JSON file")
     args = p.parse_args(argv)
     if args.threads:

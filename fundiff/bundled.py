@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from .checks import check_writable_folder, finite_float, positive_float, positive_int, seed_int
 from .data.images import IMAGES_DIR
 from .models.mnist import BUNDLED_DIR
 
@@ -32,33 +33,46 @@ def main(argv=None) -> int:
     p = sub.add_parser("train", help="train the bundled model")
     p.add_argument("--out", type=Path, default=BUNDLED_DIR)
     p.add_argument("--work", type=Path, default=Path("runs/bundled"))
-    p.add_argument("--steps", type=int, default=4000)
-    p.add_argument("--minutes", type=float, default=None)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--steps", type=positive_int, default=4000)
+    p.add_argument("--minutes", type=positive_float, default=None)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=2e-3)
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--no-autocast", action="store_true")
     p.add_argument("--resume", action="store_true")
     p = sub.add_parser("images", help="write the Part A test images into data/images/")
     p.add_argument("--out", type=Path, default=IMAGES_DIR)
     p = sub.add_parser("quality", help="per-digit accuracy of CFG samples (fundiff.metrics)")
-    p.add_argument("--gammas", type=float, nargs="+", default=[1.0, 2.0, 3.0, 5.0, 7.0])
-    p.add_argument("--n", type=int, default=50, help="samples per digit")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--gammas", type=finite_float, nargs="+", default=[1.0, 2.0, 3.0, 5.0, 7.0])
+    p.add_argument("--n", type=positive_int, default=50, help="samples per digit")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--path", type=Path, default=BUNDLED_DIR)
     p.add_argument("--fast", action="store_true", help="sample on the fast path (fundiff.fast: bf16, traced)")
     p = sub.add_parser("bench", help="sampling speed: ours vs a diffusers DDPMScheduler loop")
-    p.add_argument("--n", type=int, default=64)
-    p.add_argument("--gamma", type=float, default=5.0)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--n", type=positive_int, default=64)
+    p.add_argument("--gamma", type=finite_float, default=5.0)
+    p.add_argument("--repeats", type=positive_int, default=3)
+    p.add_argument("--threads", type=positive_int, default=2)
     p = sub.add_parser("examples", help="Part A tricks on the bundled model as PNG grids")
     p.add_argument("--out", type=Path, default=Path("runs/bundled_examples"))
-    p.add_argument("--gamma", type=float, default=5.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gamma", type=finite_float, default=5.0)
+    p.add_argument("--seed", type=seed_int, default=0)
     args = parser.parse_args(argv)
+    for name in ("out", "work"):
+        if getattr(args, name, None) is not None:
+            try:
+                check_writable_folder(getattr(args, name), f"--{name}")
+            except ValueError as err:
+                parser.error(str(err))
+    if args.cmd == "train" and args.resume and not (args.work / "state.safetensors").is_file():
+        parser.error(f"--resume: {args.work} holds no training state to resume ({args.work / 'state.safetensors'} "
+                     "is missing); leave out --resume to start afresh")
+    if args.cmd == "quality":
+        missing = [part for part in ("unet/config.json", "scheduler/scheduler_config.json") if not (args.path / part).is_file()]
+        if missing:
+            parser.error(f"--path {args.path}: not a bundled model folder ({args.path / missing[0]} is missing)")
     if args.cmd == "train":
         from .train_bundled import train
 

@@ -69,6 +69,21 @@ def save_atomic(tensors: dict, path: str | Path, metadata: dict | None = None) -
     return path
 
 
+def remove_torn_files(folder: str | Path) -> list[Path]:
+    """Delete the temporary files a kill in the middle of a write leaves in ``folder`` (those of
+    :func:`save_atomic`, ``.NAME.XXXXXXXX.tmp``, and other ``NAME.tmp`` files of an atomic write);
+    the finished files are never touched.  Returns the paths removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for p in sorted(folder.glob("*.tmp")) + sorted(folder.glob(".*.tmp")):
+        if p.is_file() and p not in removed:
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
 def load_checked(path: str | Path) -> tuple[dict, dict]:
     """(tensors, metadata) of a safetensors file, or a clear error saying what was expected."""
     from safetensors import safe_open

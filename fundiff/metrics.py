@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import load_checked, save_atomic
+from .checks import device_name, finite_float, positive_int, seed_int
 from .data import DATA_DIR, load_digits
 from .impl import as_impl
 
@@ -327,18 +328,25 @@ def main(argv=None) -> int:
     p.add_argument("weights", nargs="*", help="partb: a class-conditioned weights file; compare: two or more, "
                                               "each PATH or PATH:fast (sampled on the fast path); pool: the "
                                               "--json files of compare runs")
-    p.add_argument("--device", default="cpu", help="compare: where to sample (cpu, cuda)")
-    p.add_argument("--chunk", type=int, default=500, help="compare: digits sampled per batch")
+    p.add_argument("--device", type=device_name, default="cpu", help="compare: where to sample (cpu, cuda)")
+    p.add_argument("--chunk", type=positive_int, default=500, help="compare: digits sampled per batch")
     p.add_argument("--json", help="compare, pool: also write the results to this file")
-    p.add_argument("--per-digit", type=int, default=10)
-    p.add_argument("--gamma", type=float, default=5.0)
+    p.add_argument("--per-digit", type=positive_int, default=10)
+    p.add_argument("--gamma", type=finite_float, default=5.0)
     p.add_argument("--fast", action="store_true", help="partb: sample on the reduced-precision path")
     p.add_argument("--across-models", action="store_true",
                    help="pool: the runs may compare different weights files, pooled position by position "
                         "(e.g. one comparison repeated over training seeds)")
-    p.add_argument("--epochs", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=positive_int, default=16)
+    p.add_argument("--seed", type=seed_int, default=0)
     args = p.parse_intermixed_args(argv)  # flags may come between the files
+    if args.command in ("partb", "compare"):
+        for w in args.weights:
+            path = parse_spec(w)[0] if args.command == "compare" else w
+            if not Path(path).is_file():
+                p.error(f"{path}: no such weights file (expected a .safetensors file written by fundiff.train)")
+    elif args.command in ("train", "check") and args.weights:
+        p.error(f"{args.command} takes no files, got {' '.join(args.weights)}")
     if args.command == "train":
         t0 = time.perf_counter()
         model, acc = train_classifier(args.epochs, args.seed)

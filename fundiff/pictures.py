@@ -7,8 +7,27 @@ import numpy as np
 import torch
 
 
+def check_pictures(images, value_range=(0.0, 1.0), what: str = "images") -> None:
+    """ValueError unless ``images`` is a non-empty (B, C, H, W) tensor (C = 1 or 3) of finite values and
+    ``value_range`` a (low, high) pair with low < high."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] not in (1, 3) or not images.numel():
+        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"{what} to draw must be a (B, C, H, W) tensor with C = 1 (grey) or 3 (RGB), got {got}")
+    if images.is_floating_point() and not bool(torch.isfinite(images).all()):
+        bad = int((~torch.isfinite(images)).sum())
+        raise ValueError(f"{what} to draw hold NaN or inf ({bad} of {images.numel()} values): the computation "
+                         "that made them diverged")
+    try:
+        lo, hi = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        lo = hi = None
+    if lo is None or not lo < hi:
+        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range!r}")
+
+
 def to_uint8(images: torch.Tensor, value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
     """(B, C, H, W) floats in ``value_range`` → uint8 (B, H, W, C) in 0..255 (clipped)."""
+    check_pictures(images, value_range)
     lo, hi = value_range
     x = ((images.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1)
     return (x * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
@@ -18,6 +37,10 @@ def grid(images: torch.Tensor, nrow: int = 8, value_range=(0.0, 1.0), scale: int
     """One uint8 (H, W, 3) picture of a batch (B, C, H, W), ``nrow`` images a row, upscaled ×scale."""
     from torchvision.utils import make_grid
 
+    check_pictures(images, value_range)
+    for name, v in (("nrow", nrow), ("scale", scale)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
     lo, hi = value_range
     x = ((images.detach().float().cpu() - lo) / (hi - lo)).clamp(0, 1)
     if scale > 1:
@@ -42,6 +65,8 @@ def save_gif(frames: list[torch.Tensor], path: str | Path, nrow: int = 8, value_
     with the last frame held ``hold_last`` times."""
     import imageio.v3 as iio
 
+    if not len(frames):
+        raise ValueError(f"save_gif needs at least one frame (a list of (B, C, H, W) batches), got none for {path}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pics = [grid(f, nrow, value_range, scale) for f in frames]

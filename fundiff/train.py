@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_checked, load_state, save_atomic, save_state
+from .checkpoint import load_checked, load_state, remove_torn_files, save_atomic, save_state
+from .checks import check_device, check_writable_folder, device_name, positive_float, positive_int, seed_int
 from .data import DATA_DIR, load_digits
 from .impl import load_impl
 
@@ -59,6 +60,33 @@ COURSE = {
     "class": TrainConfig("class", hidden=64, batch_size=128, lr=1e-3, epochs=20, lr_decay=True,
                          sample_epochs=(5, 20)),
 }
+
+
+def check_config(cfg: TrainConfig) -> TrainConfig:
+    """ValueError unless every setting of ``cfg`` is usable (positive sizes and epochs, a finite
+    positive LR, a valid schedule and dropout probability, sample epochs inside the run)."""
+    import math
+
+    if not isinstance(cfg, TrainConfig):
+        raise ValueError(f"cfg must be a TrainConfig (e.g. fundiff.train.COURSE['time']), got {type(cfg).__name__}")
+    if cfg.kind not in COURSE:
+        raise ValueError(f"model kind must be 'denoiser', 'time' or 'class', got {cfg.kind!r}")
+    for name in ("hidden", "batch_size", "epochs", "num_ts"):
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < (2 if name == "num_ts" else 1):
+            raise ValueError(f"{name} must be an integer ≥ {2 if name == 'num_ts' else 1}, got {v!r}")
+    for name, lo, hi in (("lr", 0, math.inf), ("sigma", 0, math.inf), ("beta1", 0, 1), ("beta2", 0, 1)):
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo < v < hi:
+            raise ValueError(f"{name} must be a finite number in ({lo}, {hi}), got {v!r}")
+    if cfg.beta2 < cfg.beta1:
+        raise ValueError(f"beta2 must be ≥ beta1, got beta1={cfg.beta1}, beta2={cfg.beta2}")
+    if not 0 <= cfg.p_uncond < 1 or not math.isfinite(cfg.guidance_scale):
+        raise ValueError(f"p_uncond must be in [0, 1) and guidance_scale finite, got {cfg.p_uncond}, {cfg.guidance_scale}")
+    bad = [e for e in cfg.sample_epochs if isinstance(e, bool) or not isinstance(e, int) or not 1 <= e <= cfg.epochs]
+    if bad:
+        raise ValueError(f"sample_epochs must be epochs of the run, in [1, {cfg.epochs}], got {list(cfg.sample_epochs)}")
+    return cfg
 
 
 def build_model(cfg: TrainConfig, impl=None) -> torch.nn.Module:
@@ -245,18 +273,31 @@ def train(cfg: TrainConfig, out: str | Path, data_root=None, device="cpu", fast:
     """Train ``cfg`` into the folder ``out`` (see the module doc).  ``stop_after`` ends the run
     after that many epochs of this call (for tests of resuming); ``limit`` trains on the first
     ``limit`` digits only (smoke runs and tests).  The initial weights come from ``cfg.seed`` (the
-    global torch RNG is left as it was).  Returns the model (float32)."""
+    global torch RNG is left as it was).  ``resume=True`` continues the run in ``out`` when there is
+    one and starts it otherwise (the command's ``--resume`` insists on a checkpoint); temporary files
+    torn by a kill in the middle of a write are deleted first.  Returns the model (float32)."""
     from tqdm.auto import tqdm
 
+    check_config(cfg)
     out = Path(out)
-    device = torch.device(device)
+    device = check_device(device)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"the run folder {out} is a file: --out must name a folder")
+    for name, v in (("limit", limit), ("stop_after", stop_after)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{name} must be None or a positive int, got {v!r}")
     last = out / "last.safetensors"
     if last.exists() and not resume:
         raise FileExistsError(f"{out} already holds a training run ({last.name}): pass --resume to "
                               "continue it, or choose another --out")
+    for torn in remove_torn_files(out):
+        if progress:
+            print(f"removed {torn}, a file torn by an interrupted write", file=sys.stderr, flush=True)
     x_all, y_all = load_digits("train", root=data_root)
     if limit is not None:
         x_all, y_all = x_all[:limit], y_all[:limit]
+    if not len(x_all):
+        raise ValueError(f"no training digits (data {data_root or 'bundled'}, limit {limit}): nothing to train on")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = build_model(cfg, impl).to(device)
@@ -312,45 +353,103 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     p = argparse.ArgumentParser(prog="python -m fundiff.train", description=__doc__.split("\n\n")[0])
     p.add_argument("kind", choices=sorted(COURSE), help="which Part B model to train")
-    p.add_argument("--epochs", type=int, help="number of epochs (course: 5 for denoiser, 20 otherwise)")
+    p.add_argument("--epochs", type=positive_int, help="number of epochs (course: 5 for denoiser, 20 otherwise)")
     p.add_argument("--data", default="bundled",
                    help="'bundled' (the 4,500 shipped training digits) or a folder with torchvision's MNIST")
     p.add_argument("--download", action="store_true", help="download full MNIST into --data if missing")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", type=device_name, default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out", help="run folder (default runs/KIND)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out after its last epoch")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--hidden", type=int, help="D, the UNet width")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--sample-epochs", type=int, nargs="*", help="epochs after which to write samples")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--hidden", type=positive_int, help="D, the UNet width")
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--lr", type=positive_float)
+    p.add_argument("--sample-epochs", type=positive_int, nargs="*", help="epochs after which to write samples")
     p.add_argument("--impl", default="solutions", help="solutions | exercises | PATH (whose unet.py/train.py)")
     add_cli_flags(p, "training")
     p.add_argument("--ship", action="store_true", help="also write the sample epochs' weights to data/partb")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--limit", type=int, help="train on the first N digits only (a quick smoke run)")
-    return p.parse_args(argv)
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    p.add_argument("--limit", type=positive_int, help="train on the first N digits only (a quick smoke run)")
+    args = p.parse_args(argv)
+    args.parser = p
+    return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def check_args(args) -> tuple[TrainConfig, Path]:
+    """(config, run folder) of the parsed command line; argparse's error (exit 2, one line) for a
+    combination that cannot run: sample epochs outside the run, --download without a --data folder,
+    an --out that is a file, --resume without a checkpoint or of a finished run, an existing run
+    without --resume, an --impl that does not load."""
+    from .impl import ImplError
+
+    p = args.parser
     cfg = COURSE[args.kind]
     changes = {k: v for k, v in dict(epochs=args.epochs, hidden=args.hidden, batch_size=args.batch_size,
                                      lr=args.lr, seed=args.seed).items() if v is not None}
     if args.sample_epochs is not None:
         changes["sample_epochs"] = tuple(args.sample_epochs)
     cfg = replace(cfg, **changes)
-    data_root = None if args.data == "bundled" else args.data
-    if data_root and args.download:
-        load_digits("train", root=data_root, download=True)
+    try:
+        check_config(cfg)
+    except ValueError as err:
+        p.error(str(err).replace("sample_epochs", "--sample-epochs"))
+    if args.download and args.data == "bundled":
+        p.error("--download needs --data DIR, the folder to download the full MNIST into")
+    if args.data != "bundled" and not args.download and not Path(args.data).is_dir():
+        p.error(f"--data {args.data}: no such folder (expected 'bundled' or a folder holding torchvision's MNIST; "
+                "add --download to fetch it)")
     out = Path(args.out or f"runs/{args.kind}")
-    t0 = time.perf_counter()
-    from .fast import default_enabled
+    try:
+        check_writable_folder(out, "--out")
+    except ValueError as err:
+        p.error(f"{err} (--out names the run folder)")
+    last = out / "last.safetensors"
+    if args.resume:
+        if not last.is_file():
+            p.error(f"--resume: {out} holds no checkpoint to resume ({last} is missing); leave out --resume "
+                    "to start a new run there")
+        try:
+            done = load_state(last)["epoch"]
+        except (ValueError, KeyError) as err:
+            p.error(f"--resume: {err}")
+        if done >= cfg.epochs:
+            p.error(f"--resume: the run in {out} has already trained {done} epochs (--epochs {cfg.epochs}): "
+                    "nothing to do; pass a larger --epochs to train it further")
+    elif last.exists():
+        p.error(f"--out {out} already holds a training run ({last.name}): pass --resume to continue it, "
+                "or choose another --out")
+    try:
+        impl = load_impl(args.impl)
+        impl.module("unet")
+        impl.module("train")
+    except ImplError as err:
+        p.error(f"--impl {args.impl}: {err}")
+    try:
+        check_writable_folder(out, "--out", create=True)
+    except ValueError as err:
+        p.error(f"{err} (--out names the run folder)")
+    return cfg, out
 
+
+def main(argv=None) -> int:
+    from .data import DataError
+    from .fast import default_enabled
+    from .impl import ImplError
+
+    args = parse_args(argv)
+    cfg, out = check_args(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data_root = None if args.data == "bundled" else args.data
+    t0 = time.perf_counter()
     fast = default_enabled(args.device) if args.fast is None else args.fast
-    train(cfg, out, data_root, args.device, fast, args.resume, args.impl, args.ship, limit=args.limit)
+    try:
+        if data_root and args.download:
+            load_digits("train", root=data_root, download=True)
+        train(cfg, out, data_root, args.device, fast, args.resume, args.impl, args.ship, limit=args.limit)
+    except (DataError, ImplError, ValueError, FileExistsError) as err:  # the checks' clear messages
+        print(f"{args.parser.prog}: error: {err}", file=sys.stderr)
+        return 2
     print(f"trained {cfg.kind} for {cfg.epochs} epochs in {time.perf_counter() - t0:.0f} s → {out}")
     return 0
 

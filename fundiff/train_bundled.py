@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_state, save_state
+from .checkpoint import load_state, remove_torn_files, save_state
 from .data import load_digits
 from .models.mnist import (BUNDLED_DIR, NULL_CLASS, SCHEDULER_CONFIG, UNET_CONFIG, build_scheduler, build_unet,
                            training_alphas_cumprod)
@@ -115,6 +115,8 @@ def train(out: Path = BUNDLED_DIR, work: Path = Path("runs/bundled"), steps: int
     ema = copy.deepcopy(unet).requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.0)
     step, elapsed, losses = 0, 0.0, []
+    for torn in remove_torn_files(work):
+        print(f"removed {torn}, a file torn by an interrupted write", flush=True)
     if resume and state_path.is_file():
         st = load_state(state_path)
         unet.load_state_dict(st["model"])

@@ -159,8 +159,9 @@ def test_the_command_line_runs_and_resumes(tmp_path, capsys):
     assert ft.main(args) == 0
     assert (out / "epoch_001.safetensors").is_file()
     assert "trained denoiser for 1 epochs" in capsys.readouterr().out
-    with pytest.raises(FileExistsError):
+    with pytest.raises(SystemExit) as exit_:  # an existing run without --resume: argparse's error
         ft.main(args)
+    assert exit_.value.code == 2
     assert ft.main(args[:2] + ["2"] + args[3:] + ["--resume"]) == 0
     assert load_state(out / "last.safetensors")["epoch"] == 2
     with pytest.raises(SystemExit):

@@ -47,8 +47,14 @@ def read_bundled_digits(path: str | Path = BUNDLED_DIGITS) -> tuple[np.ndarray, 
         ) from err
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
         raise DataError(f"{path}: 'images' must be uint8 (N, 28, 28), got {images.dtype} {images.shape}")
-    if labels.shape != images.shape[:1] or labels.max(initial=0) > 9:
-        raise DataError(f"{path}: 'labels' must be (N,) = {images.shape[:1]} digits 0-9, got {labels.shape}")
+    if labels.shape != images.shape[:1] or labels.dtype.kind not in "iu":
+        raise DataError(f"{path}: 'labels' must be (N,) = {images.shape[:1]} integer digits 0-9, got "
+                        f"{labels.dtype} {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise DataError(f"{path}: 'labels' must be digits 0-9, got values in [{labels.min()}, {labels.max()}]")
+    if not len(images):
+        raise DataError(f"{path} holds no digits (N = 0)")
+    labels = labels.astype(np.uint8)
     return images, labels
 
 
@@ -88,8 +94,10 @@ def load_digits(
     is used (train → its 60,000 training digits, heldout → its 10,000 test digits), downloading it
     first if ``download`` is true.  Without ``root`` the bundled digits are used.
     """
-    if split not in SPLITS:
+    if not isinstance(split, str) or split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if root is not None and Path(root).exists() and not Path(root).is_dir():
+        raise DataError(f"root {root} is a file: expected a folder holding torchvision's MNIST (root/MNIST/raw)")
     if root is not None:
         try:
             return to_tensors(*full_mnist(root, split, download))

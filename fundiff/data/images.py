@@ -67,7 +67,12 @@ def save_image(x: torch.Tensor, path) -> Path:
     """Write one image (1, 28, 28) or (1, 1, 28, 28) with values in [-1, 1] as a greyscale PNG."""
     from PIL import Image
 
-    x = torch.as_tensor(x).detach().cpu().float().reshape(-1, *x.shape[-2:])
+    x = torch.as_tensor(x).detach().cpu().float()
+    if x.ndim < 2 or not x.numel():
+        raise ValueError(f"save_image writes one greyscale image (1, 28, 28) or (1, 1, 28, 28), got shape {tuple(x.shape)}")
+    x = x.reshape(-1, *x.shape[-2:])
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"save_image: the image holds NaN or inf values; expected finite values in [-1, 1] ({path})")
     if x.shape[0] != 1:
         raise ValueError(f"save_image writes one greyscale image, got shape {tuple(x.shape)}")
     u8 = ((x[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()

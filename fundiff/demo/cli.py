@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..checks import check_writable_folder, device_name, positive_int, seed_int
 from ..impl import ImplError, load_impl
 from .context import Ctx
 from .guard import guarded
@@ -90,8 +91,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--impl", default="solutions", help="solutions (default) | exercises | PATH to your folder")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT}/)")
     p.add_argument("--sections", nargs="+", metavar="ID", help="only these sections (ids or prefixes: A1.7, B)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of every section (default {DEFAULT_SEED})")
-    p.add_argument("--device", default=None, help="cpu | cuda | … (default: cuda when available, else cpu)")
+    p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, help=f"seed of every section (default {DEFAULT_SEED})")
+    p.add_argument("--device", type=device_name, default=None, help="cpu | cuda | … (default: cuda when available, else cpu)")
     p.add_argument("--model", default="emoji", choices=["emoji", "bundled", "deepfloyd"],
                    help="Part A's pretrained model: the shipped text-to-emoji model (default, offline), the "
                         "shipped MNIST model (offline) or DeepFloyd IF (GPU + weights)")
@@ -105,8 +106,33 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "the shipped checkpoints")
     add_cli_flags(p, "sampling (Part A's bundled model and Part B)")
     p.add_argument("--quick", action="store_true", help="a reduced run: fewer pictures per section (for tests)")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    return p.parse_args(argv)
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    args = p.parse_args(argv)
+    check_args(p, args)
+    return args
+
+
+def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """argparse's one-line error (exit 2) for an --out that cannot be written, an --image that is
+    not a readable picture, or an unknown --sections id."""
+    for path in args.image or []:
+        if not Path(path).is_file():
+            p.error(f"--image {path}: no such file (expected a picture: PNG, JPEG, …)")
+        try:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                im.verify()
+        except Exception as err:  # noqa: BLE001 - PIL raises several kinds
+            p.error(f"--image {path} is not a readable picture (PNG, JPEG, …): {type(err).__name__}: {err}")
+    try:
+        select_sections(args.sections)
+    except SystemExit as err:
+        p.error(f"--sections: {err}")
+    try:
+        check_writable_folder(args.out, "--out")
+    except ValueError as err:
+        p.error(f"{err} (--out names the folder the page is written to)")
 
 
 def check_model_available(args) -> str | None:
@@ -147,7 +173,12 @@ def main(argv=None, started: float | None = None) -> int:
 
         args.fast = default_enabled(device)
     out = Path(args.out)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    try:
+        check_writable_folder(out, "--out", create=True)
+        (out / "images").mkdir(exist_ok=True)
+    except (ValueError, OSError) as err:
+        print(f"python -m fundiff.demo: error: {err}", file=sys.stderr)
+        return 2
     ctx = Ctx(args=args, out=out, impl=impl, device=device)
     print(f"fundiff demo → {out}/index.html  (impl {impl.path}, seed {args.seed}, device {device}, "
           f"{'fast' if args.fast else 'fp32'}{', quick' if args.quick else ''})", file=sys.stderr, flush=True)
@@ -177,6 +208,9 @@ def main(argv=None, started: float | None = None) -> int:
     print(f"total {total:.1f} s (CPU {cpu:.0f} s, {_threads()}{target}): {counts['ok']} ok, "
           f"{counts['partial']} partly, {counts['missing']} not implemented yet, {counts['error']} with errors "
           f"→ {(out / 'index.html').resolve()}", file=sys.stderr, flush=True)
+    if results and counts["error"] == len(results):  # nothing useful was made: say so in the exit status
+        print("fundiff.demo: every section ended in an error (see the page for each one's message)", file=sys.stderr)
+        return 1
     return 0
 
 

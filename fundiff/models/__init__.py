@@ -53,7 +53,7 @@ def load_pretrained(name: str = "bundled", device=None, **kw) -> PretrainedModel
     """The pretrained noise predictor ``name`` (a key of :data:`REGISTRY`: "bundled" (MNIST,
     offline), "deepfloyd" (IF, GPU + hub) or "gaussian"), on ``device`` (None: the model's default),
     built with the keywords ``kw`` of its loader."""
-    loader = REGISTRY.get(name)
+    loader = REGISTRY.get(name) if isinstance(name, str) else None
     if loader is None:
         names = [repr(n) for n in REGISTRY]
         expected = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)

@@ -57,9 +57,14 @@ def check_noisy_input(x_t, t, image_shape, num_train_timesteps: int) -> int:
                          f"got {tuple(x_t.shape)}")
     if not x_t.is_floating_point():
         raise ValueError(f"x_t must be a floating-point tensor, got {x_t.dtype}")
+    if not bool(torch.isfinite(x_t).all()):
+        raise ValueError(f"x_t holds NaN or inf values ({int((~torch.isfinite(x_t)).sum())} of {x_t.numel()}): "
+                         "expected finite numbers")
     if isinstance(t, torch.Tensor):
         if t.numel() != 1:
             raise ValueError(f"t must be one integer timestep (a python int), got a tensor of shape {tuple(t.shape)}")
+        t = t.item()
+    if hasattr(t, "item") and not isinstance(t, (int, float)):  # a numpy scalar
         t = t.item()
     if isinstance(t, float) and t.is_integer():
         t = int(t)
@@ -93,6 +98,8 @@ def check_clean_image(x, image_shape, value_range=(-1.0, 1.0), what: str = "imag
                          f"{x.shape[2]}×{x.shape[3]}: resize it first (e.g. model.load_image)")
     if not x.is_floating_point():
         raise ValueError(f"{what} must be a floating-point tensor with values in {list(value_range)}, got {x.dtype}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{what} holds NaN or inf values: expected finite numbers in {list(value_range)}")
     lo, hi = float(x.min()), float(x.max())
     if lo < value_range[0] - tol or hi > value_range[1] + tol:
         raise ValueError(f"{what} values must lie in {list(value_range)}, got [{lo:.3g}, {hi:.3g}]"
@@ -110,6 +117,10 @@ class PretrainedModel:
                  dtype: torch.dtype = torch.float32, prompts=None):
         self.name = name
         self.alphas_cumprod = torch.as_tensor(alphas_cumprod).detach().to("cpu", torch.float32).clone()
+        a = self.alphas_cumprod
+        if a.ndim != 1 or not len(a) or not bool(torch.isfinite(a).all()) or float(a.min()) <= 0 or float(a.max()) > 1:
+            raise ValueError(f"alphas_cumprod must be a (T,) tensor of ᾱ_t in (0, 1], got shape {tuple(a.shape)}"
+                             + (f", values in [{float(a.min()):.3g}, {float(a.max()):.3g}]" if a.numel() else ""))
         self.image_shape = tuple(int(s) for s in image_shape)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.dtype = dtype
@@ -159,14 +170,23 @@ class PretrainedModel:
     def load_image(self, image) -> torch.Tensor:
         """A picture (path or PIL image) as a (1, C, H, W) float32 tensor in value_range: center-cropped
         to a square, resized to the model's size, converted to its channels (grey 'L' or 'RGB')."""
-        from PIL import Image
+        from PIL import Image, UnidentifiedImageError
         import torchvision.transforms.functional as TF
 
         if not isinstance(image, Image.Image):
+            if not isinstance(image, (str, Path)):
+                raise ValueError(f"image must be a path or a PIL image, got {type(image).__name__}")
             path = Path(image)
             if not path.is_file():
                 raise ValueError(f"no image file at {path}")
-            image = Image.open(path)
+            try:
+                with Image.open(path) as im:
+                    im.load()
+                    image = im.copy()
+            except (UnidentifiedImageError, OSError, ValueError) as err:
+                raise ValueError(f"{path} is not a readable image file (PNG, JPEG, …): {err}") from None
+        if min(image.size) < 1:
+            raise ValueError(f"the picture is empty ({image.size[0]}×{image.size[1]} pixels)")
         image = image.convert("L" if self.image_shape[0] == 1 else "RGB")
         side = min(image.size)
         image = TF.center_crop(image, [side, side]).resize((self.image_shape[2], self.image_shape[1]),

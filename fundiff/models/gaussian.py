@@ -46,6 +46,11 @@ class GaussianModel(PretrainedModel):
 
     def __init__(self, image_shape=(1, 8, 8), std: float = 0.5, alphas_cumprod=None,
                  learned_variance: bool = False, device=None):
+        shape = tuple(image_shape) if isinstance(image_shape, (tuple, list, torch.Size)) else ()
+        if len(shape) != 3 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+            raise ValueError(f"image_shape must be (C, H, W), three positive ints, got {image_shape!r}")
+        if isinstance(std, bool) or not isinstance(std, (int, float)) or not math.isfinite(std) or std <= 0:
+            raise ValueError(f"std must be a finite number > 0, got {std!r}")
         if alphas_cumprod is None:
             from diffusers import DDPMScheduler
 

@@ -22,6 +22,7 @@ the commands are ``python -m fundiff.bundled train|images|quality|bench|examples
 """
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 
 import torch
@@ -117,8 +118,16 @@ class BundledModel(PretrainedModel):
             if cond.shape[0] != x_t.shape[0] or cond.dtype != torch.long:
                 raise ValueError(f"per-image conditioning must be a (B,) = ({x_t.shape[0]},) int64 tensor of "
                                  f"class labels, got {cond.dtype} {tuple(cond.shape)}")
+            if cond.numel() and (int(cond.min()) < 0 or int(cond.max()) > NULL_CLASS):
+                raise ValueError(f"class labels must lie in [0, {NULL_CLASS}] (digits 0-9, {NULL_CLASS} = the null "
+                                 f"prompt), got values in [{int(cond.min())}, {int(cond.max())}]")
             labels = cond.to(x_t.device)
         else:
+            if isinstance(cond, torch.Tensor) and cond.ndim == 0 and not cond.is_floating_point():
+                cond = cond.item()
+            if isinstance(cond, bool) or not isinstance(cond, numbers.Integral) or not 0 <= cond <= NULL_CLASS:
+                raise ValueError(f"the bundled model's conditioning is a class label in [0, {NULL_CLASS}] "
+                                 f"(model.encode_prompt('3')) or a (B,) int64 tensor of them, got {cond!r:.60}")
             labels = torch.full((x_t.shape[0],), int(cond), dtype=torch.long, device=x_t.device)
         eps = self.unet(x_t.contiguous(memory_format=torch.channels_last), t, class_labels=labels,
                         return_dict=False)[0]
@@ -128,7 +137,7 @@ class BundledModel(PretrainedModel):
         """A picture (path or PIL image) as (1, 1, 28, 28) in [-1, 1]: the package's 28×28 PNGs are
         read as they are (:func:`fundiff.data.images.load_image`), any other picture is center-cropped,
         resized and made grey (dark background expected, as in MNIST)."""
-        if not hasattr(image, "size") and Path(image).is_file():
+        if isinstance(image, (str, Path)) and Path(image).is_file():
             try:
                 return load_image(image)
             except ValueError:
@@ -149,11 +158,43 @@ def load_bundled(device=None, path: str | Path = BUNDLED_DIR, dtype: torch.dtype
                 f"the bundled model is incomplete: {path / part} is missing (expected {path}/unet/config.json, "
                 f"unet/diffusion_pytorch_model.safetensors and scheduler/scheduler_config.json; train it "
                 f"with: python -m fundiff.bundled train --out {path})")
+    for part, cls in (("unet/config.json", "UNet2DModel"), ("scheduler/scheduler_config.json", "DDPMScheduler")):
+        check_config_file(path / part, cls)
     device = default_device(device)
-    unet = UNet2DModel.from_pretrained(path, subfolder="unet", torch_dtype=dtype, use_safetensors=True)
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path / "unet/diffusion_pytorch_model.safetensors"), framework="pt"):
+            pass
+        unet = UNet2DModel.from_pretrained(path, subfolder="unet", torch_dtype=dtype, use_safetensors=True)
+        scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler")
+    except Exception as err:  # noqa: BLE001 - diffusers/safetensors raise many kinds; reported with the files
+        raise ValueError(f"{path} does not hold a readable bundled model: {path / 'unet'} must hold a UNet2DModel "
+                         f"(config.json + diffusion_pytorch_model.safetensors, as save_pretrained writes them) and "
+                         f"{path / 'scheduler'} a DDPMScheduler ({type(err).__name__}: {str(err)[:300]})") from err
+    if unet.config.num_class_embeds != NULL_CLASS + 1 or unet.config.in_channels != UNET_CONFIG["in_channels"]:
+        raise ValueError(f"{path / 'unet/config.json'} is not the bundled model's configuration: expected "
+                         f"in_channels {UNET_CONFIG['in_channels']} and num_class_embeds {NULL_CLASS + 1}, got "
+                         f"{unet.config.in_channels} and {unet.config.num_class_embeds}")
     unet = unet.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)
-    scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler")
     return BundledModel(unet, scheduler, device=device, dtype=dtype)
+
+
+def check_config_file(path: Path, class_name: str) -> dict:
+    """The JSON config at ``path``; ValueError naming the file unless it is a JSON object whose
+    ``_class_name`` (when present) is ``class_name``."""
+    import json
+
+    try:
+        config = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not a readable JSON config ({err}): expected the {class_name} configuration "
+                         "that diffusers' save_pretrained writes") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} must hold a JSON object (the {class_name} configuration), got {type(config).__name__}")
+    if config.get("_class_name", class_name) != class_name:
+        raise ValueError(f"{path} is the configuration of a {config['_class_name']}, expected a {class_name}")
+    return config
 
 
 # ----------------------------------------------------------------------------------------------
