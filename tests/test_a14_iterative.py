@@ -13,6 +13,45 @@ HINT_VAR = ("the variance of the step from t to t′ uses ᾱ_t and ᾱ_t′ of 
 HINT_LOOP = ("t′ = timesteps[i + 1] (−1 after the last step); per step: est(x, t), then z = randn(x.shape, "
              "generator=generator) on the CPU, then denoise_step, project(x, t′), callback(i, t, x); "
              "no noise when t′ = −1")
+NOTEBOOK_LOOP = (
+    "your loop stops at t = 0, as the course notebook's does (`for i in range(i_start, len(timesteps) - 1)`: its "
+    "last step goes from t = 30 to t′ = 0 and returns x at t = 0, which still holds a little noise). fundiff's loop "
+    "takes one more step, from t = 0 to the clean image, as diffusers' IFPipeline does. To go on: loop "
+    "`for i in range(i_start, len(timesteps))` with t′ = timesteps[i + 1] if i + 1 < len(timesteps) else -1; "
+    "the last step is denoise_step(x, eps, v, 0, -1, …) (ᾱ_t′ = 1 at t′ = −1, no noise added), which returns x̂₀; "
+    "callback(i, t, x) then also runs for the last i, t = 0")
+
+
+def stops_at_zero(impl) -> bool:
+    """True when the implementation's iterative_denoise follows the notebook's convention: one step
+    fewer, stopping after the step to t = 0 (its callbacks stop at t = timesteps[-2], or its final image
+    is the reference's image after the step to t = 0)."""
+    from fundiff.grading.cases import load_reference, run_case
+
+    m = gaussian_model(8)
+    ts = list(range(990, -1, -90))
+    seen = []
+    try:
+        call(impl, "denoise.iterative_denoise", torch.randn((1, 1, 8, 8), generator=gen(0)), m.estimator("corner"),
+             ts, 3, m.alphas_cumprod, gen(1), None, lambda i, t, x: seen.append((i, int(t))))
+    except GradingError:
+        return False
+    if seen and seen == [(i, ts[i]) for i in range(3, len(ts) - 1)]:
+        return True
+    try:
+        got, want = run_case("A1.4/iterative", impl), load_reference("A1.4/iterative")
+    except Exception:  # noqa: BLE001 - the student's code failed: not this convention
+        return False
+    final, frames = got.get("final_learned1"), want["frames_learned1"]
+    return (isinstance(final, torch.Tensor) and final.shape == frames[-2].shape
+            and torch.allclose(final.float(), frames[-2], atol=1e-4, rtol=1e-3))
+
+
+def check_not_notebook_loop(impl, err: GradingError):
+    """Re-raise ``err``, or the notebook-convention message when that is what the loop does."""
+    if stops_at_zero(impl):
+        raise GradingError(f"{NOTEBOOK_LOOP}\n  hint: {HINT_LOOP}") from None
+    raise err
 
 
 def diffusers_scheduler(variance_type: str, timesteps):
@@ -75,7 +114,10 @@ def test_each_strided_step_equals_diffusers_step(impl):
 @graded("A1.4", points=2, hint=HINT_LOOP)
 def test_iterative_denoise_matches_reference(impl):
     """the loop from i_start = 10 (t = 690) matches the reference, every frame, learned and fixed variance"""
-    check_case("A1.4/iterative", impl)
+    try:
+        check_case("A1.4/iterative", impl)
+    except GradingError as err:
+        check_not_notebook_loop(impl, err)
 
 
 @graded("A1.4", points=1, hint=HINT_LOOP)
@@ -89,6 +131,9 @@ def test_the_loop_calls_back_once_per_step_and_ends_clean(impl):
     out = call(impl, "denoise.iterative_denoise", x, m.estimator("corner"), ts, 3, m.alphas_cumprod, gen(1), None,
                lambda i, t, x: seen.append((i, int(t))))
     if seen != [(i, ts[i]) for i in range(3, len(ts))]:
+        if seen == [(i, ts[i]) for i in range(3, len(ts) - 1)]:
+            raise GradingError(f"callback got (i, t) = {seen}, expected {[(i, ts[i]) for i in range(3, len(ts))]}: "
+                               f"{NOTEBOOK_LOOP}\n  hint: {HINT_LOOP}")
         raise GradingError(f"callback got (i, t) = {seen}, expected {[(i, ts[i]) for i in range(3, len(ts))]}"
                            f"\n  hint: {HINT_LOOP}")
     compare("x0 of a model whose data is one image", out, m.means["corner"].expand(2, 1, 8, 8), atol=2e-3, rtol=0)
@@ -117,3 +162,37 @@ def test_noise_is_drawn_on_the_cpu_so_the_device_does_not_matter(solutions, devi
     dev = solutions.denoise.sample(m.estimator("top"), (2, 1, 8, 8), ts, m.alphas_cumprod, gen(5), device=device)
     assert dev.device.type == device.type
     torch.testing.assert_close(dev.cpu(), cpu, atol=1e-4, rtol=1e-4)
+
+
+def test_a_loop_that_stops_at_zero_hears_the_notebook_convention(tmp_path):
+    """a student loop written as the course notebook's (`range(i_start, len(timesteps) - 1)`: it stops
+    at t = 0) fails both loop tests with the message that says exactly that and how to go on"""
+    import shutil
+
+    from fundiff.impl import ROOT, load_impl
+
+    solutions = ROOT / "solutions"
+    if not solutions.is_dir():
+        pytest.skip("solutions/ withheld")
+    folder = tmp_path / "student"
+    shutil.copytree(solutions, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    src = (folder / "denoise.py").read_text()
+    loop = "for i in range(i_start, len(timesteps)):"
+    assert src.count(loop) == 1
+    (folder / "denoise.py").write_text(src.replace(loop, "for i in range(i_start, len(timesteps) - 1):"))
+    impl = load_impl(folder)
+    for test in (test_iterative_denoise_matches_reference, test_the_loop_calls_back_once_per_step_and_ends_clean):
+        with pytest.raises(GradingError) as err:
+            test(impl)
+        msg = str(err.value)
+        assert "stops at t = 0, as the course notebook's does" in msg, msg
+        assert "range(i_start, len(timesteps) - 1)" in msg and "range(i_start, len(timesteps))" in msg, msg
+        assert "denoise_step(x, eps, v, 0, -1" in msg, msg
+    # a loop that is wrong another way does not hear it
+    folder2 = tmp_path / "student2"
+    shutil.copytree(folder, folder2, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder2 / "denoise.py").write_text(src.replace(loop, "for i in range(i_start + 1, len(timesteps)):"))
+    other = load_impl(folder2)
+    with pytest.raises(GradingError) as err:
+        test_iterative_denoise_matches_reference(other)
+    assert "notebook" not in str(err.value)

@@ -96,7 +96,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", default="emoji", choices=["emoji", "bundled", "deepfloyd"],
                    help="Part A's pretrained model: the shipped text-to-emoji model (default, offline), the "
                         "shipped MNIST model (offline) or DeepFloyd IF (GPU + weights)")
-    p.add_argument("--deepfloyd-path", help="DeepFloyd IF stage 1: hub id or local folder (default IF-I-XL-v1.0)")
+    p.add_argument("--deepfloyd-path", help="DeepFloyd IF stage 1: hub id or local folder (default the course's "
+                                            "DeepFloyd/IF-I-L-v1.0; DeepFloyd/IF-I-XL-v1.0 is the larger option)")
     p.add_argument("--prompt-embeds", help="DeepFloyd: the course's prompt-embedding .pth file")
     p.add_argument("--emoji-path", help=argparse.SUPPRESS)  # another copy of data/emoji (development)
     p.add_argument("--bundled-path", help=argparse.SUPPRESS)  # another copy of data/bundled (development)
@@ -144,7 +145,7 @@ def check_model_available(args) -> str | None:
         return None  # asked for explicitly (a local copy, e.g. a small IF-shaped test model, on the CPU)
     if not torch.cuda.is_available() or (dev is not None and dev.type != "cuda"):
         return ("--model deepfloyd needs a CUDA GPU (DeepFloyd IF stage 1 runs in fp16, ~10 GB) and its weights "
-                "(accept the licence of DeepFloyd/IF-I-XL-v1.0 on the Hugging Face hub and log in, or pass "
+                "(accept the licence of DeepFloyd/IF-I-L-v1.0 on the Hugging Face hub and log in, or pass "
                 "--deepfloyd-path FOLDER) plus the course's prompt embeddings (--prompt-embeds FILE.pth). "
                 "This machine has no usable GPU: run without --model to use the bundled MNIST model, which "
                 "runs everything offline on a CPU.")
