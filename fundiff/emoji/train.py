@@ -218,10 +218,11 @@ def distributed() -> tuple[int, int]:
 def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 20000, minutes: float | None = None,
           batch_size: int = 32, lr: float = 1e-3, ema_decay: float = 0.999, p_uncond: float = 0.1, seed: int = 0,
           device: str = "cpu", threads: int | None = None, resume: bool = False, save_every_s: float = 300.0,
-          config: dict | None = None, progress_bar: bool = True) -> dict:
+          config: dict | None = None, progress_bar: bool = True, stop_after: int | None = None) -> dict:
     """Train the emoji model for ``steps`` steps or ``minutes`` of wall clock (whichever is first;
     the LR follows progress = max(step/steps, elapsed/minutes)) and write the EMA weights to ``out``
-    (``unet/``, ``scheduler/``, ``training.json``).  Returns the training record."""
+    (``unet/``, ``scheduler/``, ``training.json``).  ``stop_after``: end this invocation after that
+    many steps (the state is saved; ``resume=True`` goes on as if never stopped).  Returns the record."""
     from tqdm import tqdm
 
     from ..checkpoint import load_state, save_state
@@ -275,8 +276,8 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
     n = len(x_all)
     bar = tqdm(total=steps, initial=step, disable=not progress_bar or rank != 0, desc="emoji", unit="step")
     unet.train()
-    t_start, last_save, window = time.time() - elapsed, time.time(), []
-    while progress() < 1.0:
+    t_start, last_save, window, first = time.time() - elapsed, time.time(), [], step
+    while progress() < 1.0 and not (stop_after and step - first >= stop_after):
         idx = torch.randint(0, n, (batch_size,), generator=gen)
         cap = draw_captions(per_image, idx, null_ids, p_uncond, gen)
         t = torch.randint(0, NUM_TRAIN_TIMESTEPS, (batch_size,), generator=gen)
@@ -362,6 +363,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=positive(int), default=None)
     p.add_argument("--save-every", type=positive(float), default=300.0, help="seconds between training states")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--stop-after", type=positive(int), default=None, help="end after this many steps (resume later)")
     p.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
     p.add_argument("--tiny", action="store_true", help="a tiny UNet (tests)")
     a = p.parse_args(argv)
@@ -373,7 +375,8 @@ def main(argv=None) -> int:
         p.error(f"--device {a.device}: CUDA is not available on this machine")
     tiny = dict(block_out_channels=(16, 16, 32), norm_num_groups=8, attention_head_dim=8) if a.tiny else None
     train(a.out, a.work, a.steps, a.minutes, a.batch_size, a.lr, seed=a.seed, device=a.device, threads=a.threads,
-          resume=a.resume, save_every_s=a.save_every, config=tiny, progress_bar=not a.no_progress)
+          resume=a.resume, save_every_s=a.save_every, config=tiny, progress_bar=not a.no_progress,
+          stop_after=a.stop_after)
     return 0
 
 
