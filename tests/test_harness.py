@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -160,13 +159,12 @@ def test_an_infinite_loop_costs_one_test_only(tmp_path):
         "    abar = abar_at(alphas_cumprod, t, x0)\n    while x0.ndim == 4 and x0.shape[-1] == 28:\n        pass\n")
     assert "while" in src
     folder = write_impl(tmp_path, forward=src)
-    t0 = time.monotonic()
-    run = run_pytest("tests/test_a11_forward.py", "--impl", str(folder), "--graded-timeout", "8", timeout=120)
+    run = run_pytest("tests/test_a11_forward.py", "--impl", str(folder), "--graded-timeout", "8", timeout=600)
     assert "time limit (8 s) exceeded in forward.forward_process" in run.stdout, run.stdout[-3000:]
     assert "2 failed, 1 passed" in run.stdout, run.stdout[-3000:]
     # the second test that calls the function that hung gets a short limit, not 8 s again
     assert "forward.forward_process gets 3 s from now on" in run.stdout
-    assert time.monotonic() - t0 < 8 + 3 + 60, "the second hang was given the full limit"
+    assert "time limit (3 s) exceeded in forward.forward_process" in run.stdout, run.stdout[-3000:]
 
 
 def test_compare_reports_shape_then_error_and_where_then_hint():

@@ -39,7 +39,12 @@ class ParentError(Exception):
 
 class Server:
     def __init__(self, impl, rfd: int, wfd: int):
+        import threading
+
         self.impl, self.rfd, self.wfd = impl, rfd, wfd
+        self.lock = threading.Lock()  # the watchdog's notes and the replies share the channel
+        self.banned: set[str] = set()
+        self.slow: dict[str, float] = {}
         self.objects: dict[int, object] = {}
         self.origins: dict[int, str] = {}
         self.next_id = 1
@@ -80,12 +85,16 @@ class Server:
         except Exception as err:  # noqa: BLE001 - a student value we cannot send
             header = {"re": "err", "msg": f"{self._where} returned a value the grader cannot read: {err}"}
             enc = wire.Encoder(self._encode_handle)
-        wire.send(self.wfd, header, enc.tensors)
+        self.send(header, enc.tensors)
 
-    def note(self, what: str, **extra) -> None:
+    def send(self, header, tensors=None) -> None:
         from . import wire
 
-        wire.send(self.wfd, {"note": what, **extra})
+        with self.lock:
+            wire.send(self.wfd, header, tensors)
+
+    def note(self, what: str, **extra) -> None:
+        self.send({"note": what, **extra})
 
     # -- the loop ------------------------------------------------------------------------------
     def serve(self) -> None:
@@ -117,8 +126,8 @@ class Server:
         from . import wire
 
         enc = wire.Encoder(self._encode_handle)
-        wire.send(self.wfd, {"op": "callback", "id": cid, "args": enc.encode(list(args)),
-                             "kwargs": enc.encode(kwargs)}, enc.tensors)
+        self.send({"op": "callback", "id": cid, "args": enc.encode(list(args)), "kwargs": enc.encode(kwargs)},
+                  enc.tensors)
         header, tensors = self.wait_reply()
         if header["re"] == "err":
             from . import GradingError
@@ -145,6 +154,10 @@ class Server:
         from . import GradingError, wire
         from ..impl import ImplError
 
+        if isinstance(header.get("banned"), list):
+            self.banned = set(map(str, header["banned"]))
+        if isinstance(header.get("slow"), dict):
+            self.slow = {str(k): float(v) for k, v in header["slow"].items()}
         try:
             dec = wire.Decoder(tensors, lambda s: self._decode_handle(s, shipped))
             args = dec.decode(header.get("args", {"L": []}))
@@ -167,7 +180,7 @@ class Server:
                 value = None
             else:
                 raise ValueError(f"unknown request {op!r}")
-        except (GradingError, ImplError) as err:
+        except (GradingError, ImplError, TimeLimit) as err:
             self._reply({"re": "err", "msg": str(err)})
             return
         except BaseException as err:  # noqa: BLE001 - SystemExit, KeyboardInterrupt from student code too
@@ -291,12 +304,73 @@ class _AnnouncingLoader:
             self.server.note("imported", module=self.name)
 
 
+from . import GradingError as _GradingError  # noqa: E402 - (the grader's own code, imported before any submission)
+
+
+class TimeLimit(_GradingError):
+    """Raised in the main thread by the watchdog: a function that hung before is running too long."""
+
+    message = "time limit"
+
+    def __str__(self):
+        return TimeLimit.message
+
+
+def watchdog(server, main_id: int, lifeline: int) -> None:
+    """Every 50 ms: which of the submission's functions are running (the innermost one is reported
+    to the parent, so a time limit names the function that hung); a function that hung before and
+    runs past its short limit, or that hung twice, is interrupted here (an exception in the main
+    thread), and if that does not stop it the parent is told to kill the process.  When the parent
+    is gone (the lifeline pipe closes), the process ends."""
+    import ctypes
+    import select
+    import time
+
+    root = str(server.impl.path) + os.sep
+    since: dict[str, float] = {}
+    last_where, last_sent, interrupted_at = None, 0.0, None
+    while True:
+        if select.select([lifeline], [], [], 0.05)[0]:
+            os._exit(0)  # the grader is gone
+        frame = sys._current_frames().get(main_id)
+        stack = []
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if name.startswith(root):
+                stack.append(f"{os.path.splitext(os.path.basename(name))[0]}.{frame.f_code.co_name}")
+            frame = frame.f_back
+        now = time.monotonic()
+        since = {fn: since.get(fn, now) for fn in stack}
+        where = stack[0] if stack else None
+        try:
+            if where != last_where or (where and now - last_sent > 1.0):
+                server.note("where", fn=where)
+                last_where, last_sent = where, now
+            hit = next((fn for fn in stack if fn in server.banned), None) or next(
+                (fn for fn in stack if fn in server.slow and now - since[fn] > server.slow[fn]), None)
+            if hit is None:
+                interrupted_at = None
+            elif interrupted_at is None:
+                again = hit in server.banned
+                TimeLimit.message = (f"{hit} ran past its time limit twice before in this run: stopped at once"
+                                     if again else f"time limit ({server.slow.get(hit, 0):g} s) exceeded in {hit}, "
+                                     "which ran past a limit before")
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(main_id), ctypes.py_object(TimeLimit))
+                server.note("interrupt", fn=hit)
+                interrupted_at = now
+            elif now - interrupted_at > 1.0:
+                server.note("stuck", fn=hit)  # it caught the exception: the parent kills the process
+                interrupted_at = now + 3600
+        except OSError:
+            os._exit(0)
+
+
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    path, rfd, wfd = argv[0], int(argv[1]), int(argv[2])
-    fatal = dict(zip(argv[3::2], argv[4::2]))  # modules that ended an earlier process at import
+    path, rfd, wfd, lifeline = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
+    fatal = dict(zip(argv[4::2], argv[5::2]))  # modules that ended an earlier process at import
     from ..impl import Impl
-    from . import _ON_CALL
+    from . import _ON_CALL, GradingError
 
     import torch  # noqa: F401 - the grader's own imports, before the submission's and before "ready"
 
@@ -307,7 +381,18 @@ def main(argv=None) -> None:
     server = Server(impl, rfd, wfd)
     impl._errors.update(fatal)
     sys.meta_path.insert(0, _ImportGuard(impl, server, fatal))
-    _ON_CALL.append(lambda qualname: server.note("enter", fn=qualname))
+
+    def on_call(qualname: str) -> None:
+        if qualname in server.banned:
+            from .remote import _banned_message
+
+            raise GradingError(_banned_message(qualname))
+        server.note("enter", fn=qualname)
+
+    _ON_CALL.append(on_call)
+    import threading
+
+    threading.Thread(target=watchdog, args=(server, threading.main_thread().ident, lifeline), daemon=True).start()
     try:
         server.serve()
     except BaseException:  # noqa: BLE001 - the channel broke: nothing left to tell the parent

@@ -104,8 +104,18 @@ def sandbox_prefix(read_only: list[Path], hidden: list[Path]) -> list[str]:
         lines.append(f"mount -t tmpfs -o ro,size=4k,mode=000 fundiff-hidden {_q(p)}")
     lines.append('exec setpriv --no-new-privs --bounding-set=-all --inh-caps=-all -- "$@"')
     user = ["--map-root-user"] if os.geteuid() else []
-    return ["unshare", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private", *user,
+    return ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private", *user,
             "--", "sh", "-c", "\n".join(lines), "fundiff-sandbox"]
+
+
+def _die_with_parent() -> None:
+    """(In the forked child, before exec) SIGKILL when the grader dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: the lifeline pipe still ends it
+        pass
 
 
 def _q(p) -> str:
@@ -127,15 +137,29 @@ class RemoteImpl:
         self.hidden = [Path(p).resolve() for p in hidden if Path(p).is_dir()]
         self.read_only = [Path(p).resolve() for p in read_only if Path(p).is_dir()]
         self.sandbox = sandbox_available() if sandbox is None else sandbox
+        # without namespaces, as root: run the submission as an unprivileged user instead (the
+        # autograder sets FUNDIFF_CHILD_USER and makes solutions/ and the references root-only)
+        self.run_as = None
+        user = os.environ.get("FUNDIFF_CHILD_USER")
+        if user and not self.sandbox and os.geteuid() == 0:
+            import pwd
+
+            try:
+                entry = pwd.getpwnam(user)
+                self.run_as = (entry.pw_uid, entry.pw_gid)
+            except KeyError:
+                pass
         self.default_limit, self.budget = default_limit, budget
         self.started_at = time.monotonic()
         self.proc: subprocess.Popen | None = None
         self.generation = 0
         self.fatal: dict[str, str] = {}  # module → why importing it ends the process
-        self.slow: set[str] = set()  # functions that hit a time limit
+        self.slow: set[str] = set()  # functions that hit a time limit: SLOW_LIMIT_S from then on
+        self.banned: set[str] = set()  # functions that hit it twice: not called again
         self.deadline: float | None = None
         self.limit = default_limit
-        self.current = ""  # the student function the process last entered
+        self.current = ""  # the student function the process last entered through the grader
+        self.where = None  # the innermost student function running (the watchdog's last report)
         self.importing: list[str] = []  # the submission's modules being imported now, outermost first
         self._callbacks: dict[int, object] = {}
         self._out_tail = b""
@@ -172,6 +196,8 @@ class RemoteImpl:
         module = qualname.partition(".")[0]
         if module in self.fatal:
             raise GradingError(f"{module}.py could not be used: {self.fatal[module]}")
+        if qualname in self.banned:
+            raise GradingError(_banned_message(qualname))
         return self.request({"op": "call", "fn": qualname}, args, kwargs, what=qualname)
 
     def probe(self, ref: str, *args, **kwargs):
@@ -202,9 +228,10 @@ class RemoteImpl:
         p2c_r, p2c_w = os.pipe()
         c2p_r, c2p_w = os.pipe()
         out_r, out_w = os.pipe()
+        life_r, life_w = os.pipe()  # closes when this process dies: the submission's then ends
         self._cwd = tempfile.mkdtemp(prefix="fundiff-submission-")
         os.chmod(self._cwd, 0o777)
-        cmd = [sys.executable, "-I", "-B", "-c", _BOOT, str(PACKAGE_DIR), str(self.path), str(p2c_r), str(c2p_w)]
+        cmd = [sys.executable, "-I", "-B", "-c", _BOOT, str(PACKAGE_DIR), str(self.path), str(p2c_r), str(c2p_w), str(life_r)]
         for module, why in self.fatal.items():
             cmd += [module, why]
         self.importing = []
@@ -212,14 +239,17 @@ class RemoteImpl:
             cmd = sandbox_prefix(self.read_only, self.hidden) + cmd
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "FUNDIFF_SANDBOX"))}
         env["HOME"] = self._cwd
+        who = {} if self.run_as is None else {"user": self.run_as[0], "group": self.run_as[1], "extra_groups": []}
         try:
-            self.proc = subprocess.Popen(cmd, pass_fds=(p2c_r, c2p_w), stdin=subprocess.DEVNULL, stdout=out_w,
-                                         stderr=out_w, cwd=self._cwd, env=env, start_new_session=True)
+            self.proc = subprocess.Popen(cmd, pass_fds=(p2c_r, c2p_w, life_r), stdin=subprocess.DEVNULL,
+                                         stdout=out_w, stderr=out_w, cwd=self._cwd, env=env,
+                                         start_new_session=True, preexec_fn=_die_with_parent, **who)
         finally:
             os.close(p2c_r)
             os.close(c2p_w)
             os.close(out_w)
-        self._w, self._r = p2c_w, c2p_r
+            os.close(life_r)
+        self._w, self._r, self._life = p2c_w, c2p_r, life_w
         self._out_tail = b""
         self._booting = True
         threading.Thread(target=self._drain, args=(out_r,), daemon=True).start()
@@ -255,7 +285,7 @@ class RemoteImpl:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
-        for fd in (self._w, self._r):
+        for fd in (self._w, self._r, self._life):
             try:
                 os.close(fd)
             except OSError:
@@ -279,12 +309,15 @@ class RemoteImpl:
             except (EOFError, OSError, wire.WireError, ValueError) as err:
                 self._died(what, err)
 
-    def _timed_out(self, what: str) -> None:
-        culprit = self.current or what
-        self.slow.add(culprit)
+    def _timed_out(self, what: str, culprit: str | None = None) -> None:
+        culprit = culprit or self.where or self.current or what
+        again = culprit in self.slow
+        (self.banned if again else self.slow).add(culprit)
+        limit = min(self.limit, SLOW_LIMIT_S) if again else self.limit
         self._kill()
-        raise GradingError(f"time limit ({self.limit:g} s) exceeded in {culprit}: the submission's process "
-                           f"was stopped; {culprit} gets {SLOW_LIMIT_S:g} s from now on")
+        later = "is stopped at once from now on" if again else f"gets {SLOW_LIMIT_S:g} s from now on"
+        raise GradingError(f"time limit ({limit:g} s) exceeded in {culprit}: the submission's process "
+                           f"was stopped; {culprit} {later}")
 
     def _died(self, what: str, err) -> None:
         importing = self.importing[-1] if self.importing else None
@@ -312,6 +345,7 @@ class RemoteImpl:
             self._start()
         if header.get("op") in ("call", "probe"):
             self.current = what
+            self.where = None
         deadline = self.deadline if self.deadline is not None else time.monotonic() + self.default_limit
         if what in self.slow:
             deadline = min(deadline, time.monotonic() + SLOW_LIMIT_S)
@@ -319,7 +353,8 @@ class RemoteImpl:
         shipped: dict[int, object] = {}
         self._shipping = shipped
         try:
-            header = {**header, "args": enc.encode(list(args)), "kwargs": enc.encode(dict(kwargs))}
+            header = {**header, "args": enc.encode(list(args)), "kwargs": enc.encode(dict(kwargs)),
+                      "banned": sorted(self.banned), "slow": {fn: SLOW_LIMIT_S for fn in self.slow}}
         except TypeError as err:
             raise GradingError(f"the grader cannot send an argument of {what}: {err}") from None
         try:
@@ -341,6 +376,13 @@ class RemoteImpl:
                     self.current = str(header.get("fn", ""))
                     if self.current in self.slow:
                         deadline = min(deadline, time.monotonic() + SLOW_LIMIT_S)
+                elif note == "where":
+                    self.where = header.get("fn") if isinstance(header.get("fn"), str) else None
+                elif note == "interrupt":
+                    fn = str(header.get("fn", ""))
+                    (self.banned if fn in self.slow else self.slow).add(fn)
+                elif note == "stuck":
+                    self._timed_out(what, culprit=str(header.get("fn", "")) or None)
                 elif note == "importing":
                     self.importing.append(str(header.get("module", "")))
                 elif note == "imported" and self.importing:
@@ -433,6 +475,11 @@ class RemoteImpl:
             if module is None or not isinstance(sync, dict):
                 continue
             _apply_sync(module, sync)
+
+
+def _banned_message(qualname: str) -> str:
+    return (f"{qualname} ran past its time limit twice before in this run: not called again "
+            "(look for an infinite loop)")
 
 
 def _apply_sync(module, sync: dict) -> None:

@@ -21,7 +21,7 @@ import struct
 import torch
 
 MAX_JSON = 64 << 20
-MAX_BLOB = 2 << 30
+MAX_BLOB = 512 << 20
 _HEAD = struct.Struct(">QQ")
 
 
