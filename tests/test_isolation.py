@@ -23,7 +23,7 @@ SOLUTIONS, EXERCISES = ROOT / "solutions", ROOT / "exercises"
 needs_solutions = pytest.mark.skipif(not SOLUTIONS.is_dir(), reason="solutions/ withheld")
 
 
-def grade(folder: Path, tests: list[str], tmp_path: Path, *extra: str, timeout: float = 300):
+def grade(folder: Path, tests: list[str], tmp_path: Path, *extra: str, timeout: float = 900):
     """Run the graded tests ``tests`` on ``folder`` from tmp_path (outside the checkout)."""
     out = tmp_path / "results" / "results.json"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -178,7 +178,7 @@ def test_changed_references_stop_grading_before_student_code_runs(tmp_path):
         (tmp_path / name).symlink_to(REFERENCE_DIR.parent / name)
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "graded",
                           str(ROOT / "tests/test_a11_forward.py")],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+                         cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env)
     assert run.returncode == 3, run.stdout[-2000:] + run.stderr[-2000:]
     assert "does not match MANIFEST.json" in run.stdout + run.stderr
 
@@ -191,7 +191,7 @@ def test_the_plugin_loads_from_any_folder_without_the_checkouts_config(tmp_path)
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-c", os.devnull, "-q",
                           "--co", "-m", "graded", "--impl=sub/mine", "--gradescope", "out.json",
                           str(ROOT / "tests" / "test_a11_forward.py")],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                         cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "3 tests collected" in run.stdout or "test_forward_process_matches_reference" in run.stdout, run.stdout
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from fundiff import release
-from fundiff.grading.remote import sandbox_available
 from fundiff.impl import MODULES, ROOT
 
 SOLUTIONS, EXERCISES = ROOT / "solutions", ROOT / "exercises"
@@ -39,7 +38,7 @@ def test_student_release_grades_its_exercises_by_default(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(out)}  # the release's own package, not this checkout's
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "graded",
                           "-k", "A1.1"], cwd=out, capture_output=True, text=True, timeout=300, env=env)
-    assert f"fundiff score (exercises)" in run.stdout, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "fundiff score (exercises)" in run.stdout, run.stdout[-3000:] + run.stderr[-2000:]
     assert "0/5" in run.stdout and "3 failed" in run.stdout, run.stdout[-3000:]
 
 

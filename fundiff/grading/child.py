@@ -138,9 +138,6 @@ class Server:
         return dec.decode(header.get("value"))
 
     def dispatch(self, header: dict, tensors: dict) -> None:
-        from . import GradingError, wire
-        from ..impl import ImplError
-
         op = header.get("op")
         shipped: list = []
         saved = getattr(self, "_origin", ""), getattr(self, "_where", "")
@@ -372,7 +369,7 @@ def main(argv=None) -> None:
     from ..impl import Impl
     from . import _ON_CALL, GradingError
 
-    import torch  # noqa: F401 - the grader's own imports, before the submission's and before "ready"
+    import torch  # noqa: F401,E401 - the grader's own imports, before the submission's and before "ready"
 
     from .cases import all_cases
 
