@@ -290,6 +290,9 @@ class _AnnouncingLoader:
     def __init__(self, real, name, server):
         self.real, self.name, self.server = real, name, server
 
+    def __getattr__(self, name):  # get_source, get_filename, … of the real loader
+        return getattr(self.real, name)
+
     def create_module(self, spec):
         return self.real.create_module(spec)
 

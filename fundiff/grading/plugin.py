@@ -138,8 +138,10 @@ def _prepare_remote(config):
     read_only = [ROOT]
     results = config.getoption("--gradescope")
     if results:
-        Path(results).resolve().parent.mkdir(parents=True, exist_ok=True)
-        read_only.append(Path(results).resolve().parent)
+        folder = Path(results).resolve().parent
+        folder.mkdir(parents=True, exist_ok=True)
+        if len(folder.parts) > 2:  # not / or a top-level folder such as /tmp
+            read_only.append(folder)
     remote = RemoteImpl(path, hidden=hidden, read_only=read_only,
                         default_limit=config.getoption("--graded-timeout"),
                         budget=config.getoption("--graded-budget"))
