@@ -234,3 +234,21 @@ def test_an_if_shaped_model_runs_part_a(tmp_path):
         text = page.sections[section_id(sid)]
         assert "not implemented yet" not in text and "Error" not in text, text[:500]
     check_images_decode(out, page)
+
+
+@needs_solutions
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[1] / "data" / "emoji" / "unet").is_dir(),
+                    reason="the emoji model is not shipped")
+def test_the_emoji_model_runs_part_a(tmp_path):
+    """--model emoji: the colour, text-conditioned, learned-variance model through the Part A sections
+    that use its photo, sketches, an anagram view other than the flip, and the credit line."""
+    out = tmp_path / "page"
+    assert demo.main(["--out", str(out), "--quick", "--model", "emoji", "--device", "cpu",
+                      "--sections", "A1.7.2", "A1.8"]) == 0
+    html_text = (out / "index.html").read_text()
+    page = Page(html_text)
+    for sid in ("A1.7.2", "A1.8"):
+        text = page.sections[section_id(sid)]
+        assert "not implemented yet" not in text and "Error" not in text, text[:500]
+    assert "Noto Emoji" in html_text and "Twemoji" in html_text
+    check_images_decode(out, page)

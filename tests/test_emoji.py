@@ -208,8 +208,15 @@ def run_train(*args, env=None, nproc=None):
     cmd = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
             "-m", "fundiff.emoji.train"] if nproc else [sys.executable, "-m", "fundiff.emoji.train"])
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([*cmd, "--tiny", "--no-progress", "--threads", "1", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=full_env, timeout=600)
+    proc = subprocess.Popen([*cmd, "--tiny", "--no-progress", "--threads", "1", *map(str, args)], cwd=ROOT,
+                            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group: a hang kills torchrun's workers too
+    try:
+        out, err = proc.communicate(timeout=280)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        out, err = proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def weights(folder):

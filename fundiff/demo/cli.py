@@ -93,9 +93,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sections", nargs="+", metavar="ID", help="only these sections (ids or prefixes: A1.7, B)")
     p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, help=f"seed of every section (default {DEFAULT_SEED})")
     p.add_argument("--device", type=device_name, default=None, help="cpu | cuda | … (default: cuda when available, else cpu)")
-    p.add_argument("--model", default="emoji", choices=["emoji", "bundled", "deepfloyd"],
-                   help="Part A's pretrained model: the shipped text-to-emoji model (default, offline), the "
-                        "shipped MNIST model (offline) or DeepFloyd IF (GPU + weights)")
+    p.add_argument("--model", default="bundled", choices=["bundled", "emoji", "deepfloyd"],
+                   help="Part A's pretrained model: the shipped MNIST model (default, offline), the shipped "
+                        "text-to-emoji model (offline; still weak, see data/emoji/README.md) or DeepFloyd IF "
+                        "(GPU + weights)")
     p.add_argument("--deepfloyd-path", help="DeepFloyd IF stage 1: hub id or local folder (default the course's "
                                             "DeepFloyd/IF-I-L-v1.0; DeepFloyd/IF-I-XL-v1.0 is the larger option)")
     p.add_argument("--prompt-embeds", help="DeepFloyd: the course's prompt-embedding .pth file")
