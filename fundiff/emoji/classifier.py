@@ -15,7 +15,6 @@ an anagram's flipped view must read as what it shows, not as its upright twin.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from functools import lru_cache

@@ -64,7 +64,7 @@ COURSE_PROMPTS = {
 #: Captions that stand for "no prompt" in classifier-free training (dropped captions become one of them).
 NULL_CAPTIONS = ("", "a high quality photo")
 
-TEMPLATES = ("{}", "a {}", "a photo of a {}", "an emoji of a {}", "a drawing of a {}")
+TEMPLATES = ("{}", "{a} {}", "a photo of {a} {}", "an emoji of {a} {}", "a drawing of {a} {}")
 
 
 def article(name: str) -> str:
@@ -76,8 +76,7 @@ def captions_of(name: str, short_names: str) -> list[str]:
     """Every caption of one emoji: its name, its short names ('_' → ' '), the templates, the course
     prompts mapped to it; unique, in a fixed order."""
     out = [name] + [s.replace("_", " ") for s in short_names.split()]
-    out += [t.format(name).replace("a " + name, f"{article(name)} {name}", 1) if t != "{}" else name
-            for t in TEMPLATES]
+    out += [t.format(name, a=article(name)) for t in TEMPLATES]
     out += [p for p, n in COURSE_PROMPTS.items() if n == name]
     return list(dict.fromkeys(out))
 

@@ -21,7 +21,7 @@ import torch
 
 from ..impl import as_impl
 from .classifier import classify, down_up, load_classifier
-from .concepts import COURSE_PROMPTS, captions_of, load_subset
+from .concepts import captions_of, load_subset
 
 #: The 40 prompts the demo and the metric use (the course's prompts first).
 DEMO_PROMPTS = (

@@ -30,12 +30,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -43,6 +40,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..checkpoint import remove_torn_files
+from ..train_bundled import lr_at, save_pretrained_atomic, write_json_atomic
 from .concepts import EMOJI_DIR, NULL_CAPTIONS, captions_of, load_subset
 from .text import EMBED_DIM, load_table
 
@@ -155,48 +154,8 @@ def draw_captions(per_image, idx, null_ids, p_uncond: float, gen: torch.Generato
     return torch.tensor([n if u[k, 1] < p_uncond else c for k, (c, n) in enumerate(zip(ids, null))])
 
 
-def lr_at(progress: float, peak: float, warmup: float = 0.03) -> float:
-    """Linear warm-up to ``peak`` over the first ``warmup`` of training, then cosine to 5 % of it."""
-    if progress < warmup:
-        return peak * max(progress / warmup, 0.01)
-    cos = 0.5 * (1 + math.cos(math.pi * min((progress - warmup) / (1 - warmup), 1.0)))
-    return peak * (0.05 + 0.95 * cos)
-
-
-# ----------------------------------------------------------------------------------------------
-# Writing what training makes
-# ----------------------------------------------------------------------------------------------
-def save_pretrained_atomic(model, folder: Path) -> None:
-    """``model.save_pretrained`` (safetensors) into a temporary folder, renamed over ``folder``."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    model.save_pretrained(tmp, safe_serialization=True)
-    os.chmod(tmp, 0o755)
-    for f in tmp.iterdir():
-        os.chmod(f, 0o644)
-    old = folder.with_name(f".{folder.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def write_json_atomic(obj, path: Path) -> None:
-    """``json.dump`` to a temporary file, renamed over ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def remove_torn(work: Path) -> list[Path]:
-    """Delete temporary files a killed run left in ``work`` (``.*.tmp``); returns what it removed."""
-    torn = [p for p in Path(work).glob(".*.tmp")] + [p for p in Path(work).glob(".*.tmp.*")]
-    for p in torn:
-        p.unlink(missing_ok=True)
-    return torn
+#: warm-up fraction of the LR schedule (``fundiff.train_bundled.lr_at``: linear warm-up, cosine to 5 %)
+WARMUP = 0.03
 
 
 # ----------------------------------------------------------------------------------------------
@@ -236,7 +195,7 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
     out, work = Path(out), Path(work)
     work.mkdir(parents=True, exist_ok=True)
     if rank == 0:
-        for p in remove_torn(work):
+        for p in remove_torn_files(work):
             print(f"removed the torn temporary file {p} of an interrupted run", flush=True)
     state_path = work / "state.safetensors"
     if resume and not state_path.is_file():
@@ -287,7 +246,7 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
         e = table[cap[mine]].to(dev).unsqueeze(1)
         x_t = q_sample(x0, t, eps, abar).contiguous(memory_format=torch.channels_last)
         for g in opt.param_groups:
-            g["lr"] = lr_at(progress(), lr)
+            g["lr"] = lr_at(progress(), lr, WARMUP)
         o = model(x_t, t, encoder_hidden_states=e).sample
         simple, vlb = hybrid_loss(o.float(), x0, x_t, t, eps, betas, abar)
         opt.zero_grad(set_to_none=True)
@@ -320,7 +279,7 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
         "seed": seed, "steps": step, "batch_size": batch_size, "processes": world, "device": str(dev),
         "images_seen": step * batch_size, "epochs": round(step * batch_size / n, 1),
         "wall_clock_s": round(elapsed, 1), "threads": torch.get_num_threads(),
-        "optimizer": {"name": "AdamW", "lr": lr, "warmup_fraction": 0.03, "schedule": "cosine to 5%",
+        "optimizer": {"name": "AdamW", "lr": lr, "warmup_fraction": WARMUP, "schedule": "cosine to 5%",
                       "grad_clip": 1.0, "weight_decay": 0.0},
         "ema_decay": ema_decay, "p_uncond": p_uncond, "null_captions": list(NULL_CAPTIONS),
         "loss": "hybrid (L_simple + L_vlb, Improved DDPM)",
