@@ -198,7 +198,8 @@ def denoise_step(x_t: torch.Tensor, eps: torch.Tensor, v, t: int, t_prev: int,
 
     σ² = learned_variance(v, t, t′) when v is not None, else fixed_variance(t, t′); no noise when
     t′ = −1 (past the end: the step returns x̂₀).
-    x_t, eps, z: (B, C, H, W); v: (B, C, H, W) or None; t, t_prev: ints.  Returns x_t′ (B, C, H, W).
+    x_t, eps, z: (B, C, H, W); v: (B, C, H, W) or None; t, t_prev: ints.  Returns x_t′ (B, C, H, W) in
+    x_t's dtype.
     """
     check_image(x_t, "x_t")
     check_image(eps, "eps (the estimated noise)", like=x_t)
@@ -223,7 +224,7 @@ def iterative_denoise(x: torch.Tensor, est, timesteps, i_start: int, alphas_cump
         callback(i, t, x)             if callback is given (x is now x_t′: frames for a GIF)
 
     x: (B, C, H, W); est: (x_t, t) -> (ε̂, v or None); timesteps: strictly descending ints in
-    [0, len(alphas_cumprod)).  Returns x₀: (B, C, H, W).
+    [0, len(alphas_cumprod)).  Returns x₀: (B, C, H, W) in x's dtype.
     """
     check_image(x, "x")
     check_callable(est, "est")

@@ -122,7 +122,7 @@ def forward_process(x0: torch.Tensor, eps: torch.Tensor, t, alphas_cumprod: torc
     """x_t = √ᾱ_t · x₀ + √(1 − ᾱ_t) · ε.
 
     x0, eps: (B, C, H, W); t: int or (B,) long tensor; alphas_cumprod: (T,).
-    Returns x_t: (B, C, H, W).  The noise is an argument: this function draws nothing.
+    Returns x_t: (B, C, H, W) in x0's dtype.  The noise is an argument: this function draws nothing.
     """
     check_image(x0, "x0")
     check_image(eps, "eps (the noise)", like=x0)

@@ -36,3 +36,19 @@ def test_forward_process_matches_diffusers_add_noise(impl):
     want = sched.add_noise(x0, eps, t)
     got = call(impl, "forward.forward_process", x0, eps, t, sched.alphas_cumprod.float())
     compare("x_t", got, want, atol=1e-5)
+
+
+@graded("A1.1", points=1, hint=HINT + "; keep the input's dtype: index ᾱ, then .to(like.dtype)",
+        uses=("forward.forward_process", "forward.abar_at"))
+def test_forward_process_keeps_the_dtype(impl):
+    """abar_at returns like's dtype and forward_process x0's, for float64 and bfloat16 inputs (the values are checked too)"""
+    abar = cosine_alphas_cumprod()
+    x0 = digit_images(2).double()
+    eps = gaussian(x0.shape, 5).double()
+    a = abar.double()[300]
+    want = a.sqrt() * x0 + (1 - a).sqrt() * eps
+    for dtype, tol in ((torch.float64, 1e-5), (torch.bfloat16, 3e-2)):
+        got = call(impl, "forward.abar_at", abar, 300, x0.to(dtype))
+        compare(f"ᾱ_300 for a {dtype} image", torch.as_tensor(got).reshape(1), a.reshape(1).to(dtype), atol=tol, rtol=tol)
+        got = call(impl, "forward.forward_process", x0.to(dtype), eps.to(dtype), 300, abar)
+        compare(f"x_t of {dtype} x0 and ε", got, want.to(dtype), atol=tol, rtol=tol)

@@ -196,3 +196,33 @@ def test_a_loop_that_stops_at_zero_hears_the_notebook_convention(tmp_path):
     with pytest.raises(GradingError) as err:
         test_iterative_denoise_matches_reference(other)
     assert "notebook" not in str(err.value)
+
+
+@graded("A1.4", points=1, hint=HINT_VAR + "; keep the dtype: ᾱ via abar_at(alphas_cumprod, t, like)",
+        uses=("denoise.learned_variance", "denoise.fixed_variance", "denoise.denoise_step", "denoise.iterative_denoise"))
+def test_variances_and_steps_keep_the_dtype(impl):
+    """fixed_variance returns ᾱ's dtype, learned_variance v's, denoise_step and iterative_denoise x's, for float64 and
+    bfloat16 inputs (values checked against the float64 formulas)"""
+    abar = diffusers_scheduler("fixed_small", list(range(990, -1, -30))).alphas_cumprod.double()
+    t, tp = 600, 570
+    beta = 1 - abar[t] / abar[tp]
+    beta_tilde = (1 - abar[tp]) / (1 - abar[t]) * beta
+    got = call(impl, "denoise.fixed_variance", t, tp, abar)
+    compare("fixed variance for a float64 ᾱ", torch.as_tensor(got).reshape(1), beta_tilde.reshape(1), atol=1e-9, rtol=1e-6)
+    v = torch.tanh(gaussian((2, 1, 4, 4), 21)).double()
+    x_t, eps, z = gaussian((2, 1, 4, 4), 22).double(), gaussian((2, 1, 4, 4), 23).double(), gaussian((2, 1, 4, 4), 24).double()
+    frac = (v + 1) / 2
+    var = torch.exp(frac * beta.log() + (1 - frac) * beta_tilde.log())
+    x0_hat = (x_t - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()
+    mean = abar[tp].sqrt() * beta / (1 - abar[t]) * x0_hat + (1 - beta).sqrt() * (1 - abar[tp]) / (1 - abar[t]) * x_t
+    step = mean + var.sqrt() * z
+    for dtype, tol in ((torch.float64, 1e-5), (torch.bfloat16, 5e-2)):
+        got = call(impl, "denoise.learned_variance", v.to(dtype), t, tp, abar.float())
+        compare(f"learned variance for a {dtype} v", got, var.to(dtype), atol=tol * 1e-2, rtol=tol)
+        got = call(impl, "denoise.denoise_step", x_t.to(dtype), eps.to(dtype), v.to(dtype), t, tp, abar.float(),
+                   z.to(dtype))
+        compare(f"denoise_step of {dtype} inputs", got, step.to(dtype), atol=tol, rtol=tol)
+    m = gaussian_model(4, learned_variance=True)
+    x = gaussian((1, 1, 4, 4), 25).double()
+    got = call(impl, "denoise.iterative_denoise", x, m.estimator(""), list(range(990, -1, -90)), 8, m.alphas_cumprod, gen(26))
+    compare("dtype of iterative_denoise's result for a float64 x", got, torch.zeros_like(x), atol=float("inf"), rtol=0)

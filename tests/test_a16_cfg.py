@@ -1,7 +1,7 @@
 """A1.6 — classifier-free guidance ε = ε_u + γ(ε_c − ε_u); the whole CFG loop against diffusers' IFPipeline."""
-from fundiff.grading import call, compare, graded
-from fundiff.grading.cases import check_case
-from fundiff.grading.cases.part_a import gaussian, gaussian_model, gen
+from fundiff.grading import GradingError, call, compare, graded
+from fundiff.grading.cases import check_case, load_reference
+from fundiff.grading.cases.part_a import IF_BATCH, IF_PROMPT, IF_TIMESTEPS, gaussian, gaussian_model, gen
 
 HINT = "ε = ε_u + γ·(ε_c − ε_u) with ε_u from the empty prompt; return the conditional pass's v"
 
@@ -35,25 +35,56 @@ def test_cfg_samples_match_reference(impl):
     check_case("A1.6/cfg", impl)
 
 
-@graded("A1.6", points=2, hint=HINT + "; the loop draws x_T then one z per step from the CPU generator")
-def test_cfg_loop_equals_ifpipeline(impl, tmp_path_factory):
+def replay(run: dict, g: str, which: str):
+    """An estimator that replays IFPipeline's stored run: at the loop's k-th call with timestep t it
+    checks that x is the x the pipeline fed its UNet at that step, then returns the UNet's ε and v
+    of that call (``which``: 'c' for the prompt, 'u' for the empty prompt)."""
+    ts = IF_TIMESTEPS
+
+    def est(x, t):
+        if int(t) not in ts:
+            raise GradingError(f"the loop called the model at t = {t}, not one of the timesteps {ts}",
+                               function="denoise.sample")
+        i = ts.index(int(t))
+        compare(f"x given to the model at t = {t} (step {i + 1} of {len(ts)}) vs IFPipeline's", x, run[f"{g}/x"][i],
+                atol=1e-3, rtol=1e-4, fn="denoise.sample")
+        return run[f"{g}/eps_{which}"][i], run[f"{g}/v_{which}"][i]
+
+    return est
+
+
+@graded("A1.6", points=2, hint=HINT + "; the loop draws x_T then one z per step from the CPU generator",
+        uses=("denoise.sample", "guidance.cfg_estimator"))
+def test_cfg_loop_equals_ifpipeline(impl):
     """the CFG loop equals diffusers' IFPipeline with the scheduler's thresholding and clip_sample
-    switched off (the course's loop does neither), on the stand-in built from IF-I-XL's config (same
-    seed, same timesteps, the same fp16 prompt embeddings).  That the real scheduler config, which
-    thresholds, is read as it is: tests/test_models_deepfloyd.py."""
-    from fundiff.models.deepfloyd import if_pipeline
+    switched off (the course's loop does neither), on the stand-in built from IF-I-XL's config:
+    same seed, same timesteps, the model's outputs replayed from one stored run of the pipeline
+    (data/reference/A1.6__ifpipeline, written by `python -m fundiff.reference`), every step's x
+    checked against the pipeline's.  That the stored run is the live pipeline's and that the real
+    scheduler config, which thresholds, is read as it is: the tests below and
+    tests/test_models_deepfloyd.py."""
+    run = load_reference("A1.6/ifpipeline")
+    for gamma in (1.0, 7.0):
+        g = f"g{gamma:g}"
+        est = replay(run, g, "c")
+        if gamma != 1.0:
+            est = call(impl, "guidance.cfg_estimator", est, replay(run, g, "u"), gamma)
+        got = call(impl, "denoise.sample", est, (IF_BATCH, 3, 16, 16), IF_TIMESTEPS, run["alphas_cumprod"], gen(180))
+        compare(f"samples at γ={gamma:g} vs IFPipeline's", got, run[f"{g}/images"], atol=1e-3, rtol=1e-4)
+
+
+def test_the_stored_pipeline_run_is_the_live_models(solutions, tmp_path_factory):
+    """the stored IFPipeline run is what the stand-in gives through fundiff's own loader and loop
+    (saved, loaded with load_pretrained('deepfloyd'), the solutions' CFG loop): the graded test's
+    oracle is the pipeline, not a number typed in"""
+    import torch
 
     path, embeds, model = tiny_if(tmp_path_factory)
-    pipe = if_pipeline(path)
-    assert not pipe.scheduler.config.thresholding and not pipe.scheduler.config.clip_sample
-    ts = list(range(990, -1, -90))
-    prompt = "a high quality photo"
+    run = load_reference("A1.6/ifpipeline")
+    torch.testing.assert_close(model.alphas_cumprod.float(), run["alphas_cumprod"])
     for gamma in (1.0, 7.0):
-        want = pipe(prompt_embeds=embeds[prompt].float().expand(2, -1, -1),
-                    negative_prompt_embeds=embeds[""].float().expand(2, -1, -1),
-                    timesteps=ts, guidance_scale=gamma, generator=gen(180), output_type="pt").images
-        est = model.estimator(prompt)
+        est = model.estimator(IF_PROMPT)
         if gamma != 1.0:
-            est = call(impl, "guidance.cfg_estimator", est, model.estimator(""), gamma)
-        got = call(impl, "denoise.sample", est, (2, 3, 16, 16), ts, model.alphas_cumprod, gen(180))
-        compare(f"samples at γ={gamma:g}", got, want, atol=1e-3, rtol=1e-4)
+            est = solutions.guidance.cfg_estimator(est, model.estimator(""), gamma)
+        got = solutions.denoise.sample(est, (IF_BATCH, 3, 16, 16), IF_TIMESTEPS, model.alphas_cumprod, gen(180))
+        torch.testing.assert_close(got, run[f"g{gamma:g}/images"], atol=1e-3, rtol=1e-4)

@@ -1,10 +1,8 @@
 """B2.4 — class conditioning: the class vector with dropout, the class-conditioned UNet, and the loss."""
-import torch
-
-from fundiff.grading import GradingError, graded
+from fundiff.grading import graded
 from fundiff.grading.cases import check_case
-from fundiff.grading.cases.part_b import (build_unet, check_gradients_reach_every_parameter, check_module,
-                                          check_unet_shapes, run_module, unet_inputs)
+from fundiff.grading.cases.part_b import (check_conditioning_matters, check_gradients_reach_every_parameter,
+                                          check_module, check_unet_shapes)
 
 HINT = ("fc1_c = FCBlock(10, 2D), fc2_c = FCBlock(10, D); h1 ← fc1_c(c)·h1 + fc1_t(t), "
         "u1 ← fc2_c(c)·u1 + fc2_t(t), all as (B, ·, 1, 1)")
@@ -24,15 +22,9 @@ def test_class_unet_matches_reference(impl):
 
 @graded("B2.4", points=1, hint=HINT)
 def test_class_unet_depends_on_the_class(impl):
-    """another class vector (or c = 0) changes the output"""
-    module = build_unet(impl, "class", 4).eval()
-    x, t, c = unet_inputs("class", 3)
-    with torch.no_grad():
-        a = run_module(impl, module, x, t, c)
-        b = run_module(impl, module, x, t, c.roll(1, dims=1))
-        z = run_module(impl, module, x, t, torch.zeros_like(c))
-    if torch.allclose(a, b) or torch.allclose(a, z):
-        raise GradingError("ClassConditionalUNet ignores c: the output is the same for another class")
+    """another class vector, or c = 0, changes the output (deterministic weights: by ~1e-2 of its size, far above float noise)"""
+    check_conditioning_matters(impl, "class", "another class (c rolled by one)", "other_c")
+    check_conditioning_matters(impl, "class", "c = 0 (no class)", "zero_c")
 
 
 @graded("B2.4", points=1, hint="batch size is free: nothing may assume B > 1 or a fixed B")

@@ -15,7 +15,9 @@ largest error and where it is, then the section's hint.
 """
 from __future__ import annotations
 
+import contextlib
 import traceback
+import types
 from pathlib import Path
 
 import torch
@@ -29,22 +31,63 @@ DEFAULT_TIMEOUT_S = 60
 
 
 class GradingError(AssertionError):
-    """A graded check failed; the message is written for the student."""
+    """A graded check failed; the message is written for the student.
+
+    ``function``: the student function ('module.name') whose output or behaviour failed the check,
+    where known; ``uses``: the student functions whose outputs fed it (a case's other functions).
+    :mod:`fundiff.grading.blame` reads both to name the guilty function first."""
+
+    def __init__(self, message="", function: str | None = None, uses=()):
+        super().__init__(message)
+        self.function = function
+        self.uses = tuple(uses)
 
 
 def graded(section: str, points: float = 1.0, hint: str | None = None, timeout: float | None = None,
-           visibility: str | None = None):
+           visibility: str | None = None, uses=()):
     """Mark a test as graded: its course section, its points, a hint shown when it fails, a
     per-test time limit in seconds (default: ``--graded-timeout``, 60 s), so an infinite loop in
     student code costs that one test only, and its Gradescope visibility (default visible;
-    ``--visibility`` overrides)."""
+    ``--visibility`` overrides).  ``uses``: the student functions ('module.name') the test grades,
+    the first the one it is about (default: those it calls, the last called first).
+
+    A failing test's message names the guilty function first (:func:`fundiff.grading.blame.explain`):
+    the function whose output differs, or, when a function it depends on fails its own unit check,
+    that one ("fails because … fails its own check — fix A1.4 first") with that function's hint."""
+    import functools
+
     import pytest
 
     section_title(section)  # fails early on a typo
-    return pytest.mark.graded(section=section, points=points, hint=hint, timeout=timeout, visibility=visibility)
+    mark = pytest.mark.graded(section=section, points=points, hint=hint, timeout=timeout, visibility=visibility,
+                              uses=tuple(uses))
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def test(*args, **kwargs):
+            calls: list[str] = []
+            _CALLS.append(calls)
+            try:
+                return fn(*args, **kwargs)
+            except GradingError as err:
+                impl = kwargs.get("impl")
+                if impl is None:
+                    raise
+                from .blame import explain
+
+                raise explain(impl, err, tuple(uses) + tuple(reversed(calls))) from None
+            finally:
+                _CALLS[:] = [c for c in _CALLS if c is not calls]
+
+        return mark(test)
+
+    return decorate
 
 
 _HINT: list[str | None] = [None]
+
+#: The student functions each running graded test called through :func:`call` (innermost last).
+_CALLS: list[list[str]] = []
 
 
 #: Called with 'module.function' before every guarded call (the submission's process reports
@@ -104,8 +147,15 @@ def call(impl, qualname: str, *args, **kwargs):
     Raises :class:`GradingError` when the function is missing, not implemented yet, raises, or
     modifies one of its tensor arguments in place.  Returns what the function returns.
     """
+    for calls in _CALLS[-1:]:
+        calls.append(qualname)
     if is_remote(impl):
-        return impl.call(qualname, args, kwargs)
+        try:
+            return tag(impl.call(qualname, args, kwargs), qualname)
+        except GradingError as err:
+            if getattr(err, "function", None) is None:
+                err.function = qualname
+            raise
     for hook in _ON_CALL:
         hook(qualname)
     fn = get_function(impl, qualname)
@@ -117,20 +167,63 @@ def call(impl, qualname: str, *args, **kwargs):
     try:
         out = fn(*args, **kwargs)
     except NotImplementedError as err:
-        raise GradingError(f"not implemented yet: {where} ({err})") from None
+        raise GradingError(f"not implemented yet: {where} ({err})", function=qualname) from None
     except GradingError:
         raise
     except Exception as err:  # noqa: BLE001 - student code may raise anything
         raise GradingError(
-            f"{where} raised {type(err).__name__}: {err}{_student_frames(err, impl)}"
+            f"{where} raised {type(err).__name__}: {err}{_student_frames(err, impl)}", function=qualname
         ) from err
     for name, value, old in zip(names, values, before):
         if old is not None and (value.shape != old.shape or not torch.equal(value.detach(), old)):
             raise GradingError(
                 f"{where} modified its {name} in place: compute a new tensor instead "
-                "(e.g. x = x * 2, not x *= 2 or x.mul_(2))"
+                "(e.g. x = x * 2, not x *= 2 or x.mul_(2))", function=qualname
             )
-    return out
+    return tag(out, qualname)
+
+
+def tag(value, qualname: str):
+    """Mark what the student function ``qualname`` returned (tensors, tuples of them, estimators
+    living in the submission's process) with its name, so that a failing :func:`compare` can say
+    whose output differs.  Returns ``value``."""
+    if isinstance(value, types.FunctionType):  # an estimator made here (an implementation run in-process)
+        return _Produced(value, qualname)
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    for v in items:
+        if isinstance(v, torch.Tensor) or getattr(v, "is_module", None) is not None:
+            try:
+                v._fundiff_fn = qualname
+            except (AttributeError, TypeError):
+                pass
+    return value
+
+
+@contextlib.contextmanager
+def about(qualname: str):
+    """A GradingError raised inside the block that names no function is about ``qualname``."""
+    try:
+        yield
+    except GradingError as err:
+        if getattr(err, "function", None) is None:
+            err.function = qualname
+        raise
+
+
+class _Produced:
+    """A function a student function returned (an estimator, a projection), whose outputs are
+    tagged with the name of the student function that made it."""
+
+    def __init__(self, fn, qualname: str):
+        self._fn, self._fundiff_fn = fn, qualname
+
+    def __call__(self, *args, **kwargs):
+        return tag(self._fn(*args, **kwargs), self._fundiff_fn)
+
+
+def producer(value) -> str | None:
+    """The student function that returned ``value`` (see :func:`tag`), or None."""
+    return getattr(value, "_fundiff_fn", None) if isinstance(value, torch.Tensor) else None
 
 
 def _where(index: tuple[int, ...]) -> str:
@@ -138,13 +231,22 @@ def _where(index: tuple[int, ...]) -> str:
 
 
 def compare(what: str, got, want: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4,
-            hint: str | None = None, check_dtype: bool = True) -> None:
+            hint: str | None = None, check_dtype: bool = True, fn: str | None = None) -> None:
     """Assert ``got`` ≈ ``want`` (|got − want| ≤ atol + rtol·|want| everywhere).
 
     The message gives, in order: a type, shape or dtype mismatch; else the largest absolute
     error, where it is and the two values there, and how many elements are off; then the hint
-    (``hint`` or the running graded test's).
+    (``hint`` or the running graded test's).  The error names ``fn``, the student function whose
+    output ``got`` is (default: the one that returned it, see :func:`tag`).
     """
+    try:
+        _compare(what, got, want, atol, rtol, hint, check_dtype)
+    except GradingError as err:
+        err.function = fn or producer(got)
+        raise
+
+
+def _compare(what, got, want, atol, rtol, hint, check_dtype) -> None:
     hint = hint if hint is not None else current_hint()
     tail = f"\n  hint: {hint}" if hint else ""
     if not isinstance(got, torch.Tensor):

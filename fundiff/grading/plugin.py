@@ -75,6 +75,7 @@ class Outcome:
     passed: bool | None = None  # None: skipped
     output: str = ""
     visibility: str = "visible"
+    blamed: str | None = None  # the function of another check this failure was traced to
 
 
 @dataclass(eq=False)
@@ -104,6 +105,7 @@ class Results:
         elif report.failed:
             o.passed = False
             o.output = str(report.longreprtext or "")[-4000:]
+            o.blamed = dict(report.user_properties).get("fundiff_blamed")
         else:
             o.passed = True
 
@@ -253,6 +255,8 @@ def pytest_runtest_makereport(item, call):
     if isinstance(err, (GradingError, ImplError)):
         # The message is written for the student: show it without the harness's stack.
         report.longrepr = f"[{mark.kwargs['section']}] {err}"
+        if getattr(err, "blamed", None):
+            report.user_properties.append(("fundiff_blamed", err.blamed))
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -277,6 +281,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line(f"{section_title(section):<44} {passed:>4}/{n:<4} {pts:>6g}/{max_pts:<5g}")
     tr.write_line(f"{'total':<44} {sum(r[0] for r in table.values()):>4}/{sum(r[1] for r in table.values()):<4} "
                   f"{total:>6g}/{max_total:<5g}")
+    for line in blame_lines(results):
+        tr.write_line(line)
     path = config.getoption("--gradescope")
     if path:
         remote = getattr(config, "_fundiff_remote", None)
@@ -293,7 +299,24 @@ def score_table(results: Results, impl_name: str) -> str:
         lines.append(f"{section_title(section):<44} {passed:>4}/{n:<4} {pts:>6g}/{max_pts:<5g}")
     lines.append(f"{'total':<44} {sum(r[0] for r in table.values()):>4}/{sum(r[1] for r in table.values()):<4} "
                  f"{sum(r[2] for r in table.values()):>6g}/{sum(r[3] for r in table.values()):<5g}")
-    return "\n".join(lines)
+    return "\n".join(lines + blame_lines(results))
+
+
+def blame_lines(results: Results) -> list[str]:
+    """One line per function that failed its own check and made tests of other functions fail:
+    those tests lose their points as usual (the score is what works); this says where to start."""
+    from .blame import section_of
+
+    by_fn: dict[str, list] = {}
+    for o in results.outcomes.values():
+        if o.passed is False and o.blamed:
+            by_fn.setdefault(o.blamed, []).append(o)
+    lines = []
+    for fn, outs in sorted(by_fn.items(), key=lambda kv: section_order(section_of(kv[0]))):
+        sections = ", ".join(sorted({o.section for o in outs}, key=section_order))
+        lines.append(f"fix {fn} ({section_of(fn)}) first: {len(outs)} failing test(s) of {sections} "
+                     f"({sum(o.points for o in outs):g} points) fail because it fails its own check")
+    return lines
 
 
 def write_gradescope(results: Results, path: Path, table: str = "") -> None:

@@ -62,7 +62,11 @@ class RemoteObject:
         return f"<{self._type} in the submission's process>"
 
     def __call__(self, *args, **kwargs):
-        return self._owner.request({"op": "invoke", "obj": self._ref()}, args, kwargs, what=self._type)
+        from . import tag
+
+        out = self._owner.request({"op": "invoke", "obj": self._ref()}, args, kwargs, what=self._type)
+        made_by = getattr(self, "_fundiff_fn", None)
+        return tag(out, made_by) if made_by else out
 
     def eval(self):
         self._owner.request({"op": "method", "obj": self._ref(), "name": "eval"}, (), {}, what=self._type)

@@ -36,6 +36,16 @@ class Case:
     fn: Callable
     atol: float
     rtol: float
+    functions: tuple = ()  # ((output name prefix, student function 'module.name'), …), first match wins
+    uses: tuple = ()  # the other student functions the case calls (their outputs feed the compared ones)
+
+    def function_of(self, key: str) -> str | None:
+        """The student function whose output the case's output ``key`` is."""
+        return next((fn for prefix, fn in self.functions if key.startswith(prefix)), None)
+
+    @property
+    def all_functions(self) -> tuple:
+        return tuple(dict.fromkeys([fn for _, fn in self.functions] + list(self.uses)))
 
     @property
     def path(self) -> Path:
@@ -79,13 +89,18 @@ def fresh_references() -> int:
     return len(out)
 
 
-def case(name: str, section: str, atol: float = 1e-5, rtol: float = 1e-4):
-    """Register ``fn(impl) -> {output name: tensor}`` as the reference case ``name``."""
+def case(name: str, section: str, atol: float = 1e-5, rtol: float = 1e-4, functions=None, uses=()):
+    """Register ``fn(impl) -> {output name: tensor}`` as the reference case ``name``.
+
+    ``functions``: the student function ('module.name') whose output every output is, or a dict
+    {output name prefix: function} (first match wins, '' matches all); ``uses``: the other student
+    functions the case calls.  A failing comparison names the function of the output that differs."""
+    table = tuple({"": functions}.items()) if isinstance(functions, str) else tuple((functions or {}).items())
 
     def register(fn):
         if name in CASES and CASES[name].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"reference case {name!r} registered twice")
-        CASES[name] = Case(name, section, fn, atol, rtol)
+        CASES[name] = Case(name, section, fn, atol, rtol, table, tuple(uses))
         return fn
 
     return register
@@ -184,12 +199,21 @@ def check_case(name: str, impl, atol: float | None = None, rtol: float | None = 
 
     c = all_cases()[name]
     want = load_reference(name)
-    got = run_trusted(impl, case_outputs, name)
+    try:
+        got = run_trusted(impl, case_outputs, name)
+    except GradingError as err:
+        err.uses = c.all_functions  # the function that raised is named in the message
+        raise
     if not isinstance(got, dict):
-        raise GradingError(f"{name}: the case produced {type(got).__name__}, not its outputs")
+        raise GradingError(f"{name}: the case produced {type(got).__name__}, not its outputs", uses=c.all_functions)
     for key in keys or sorted(want):
         if key not in got:
-            raise GradingError(f"{name}: the case produced no output {key!r}")
-        compare(f"{name} → {key}", got[key], want[key],
-                atol=c.atol if atol is None else atol, rtol=c.rtol if rtol is None else rtol)
+            raise GradingError(f"{name}: the case produced no output {key!r}", function=c.function_of(key),
+                               uses=c.all_functions)
+        try:
+            compare(f"{name} → {key}", got[key], want[key], fn=c.function_of(key),
+                    atol=c.atol if atol is None else atol, rtol=c.rtol if rtol is None else rtol)
+        except GradingError as err:
+            err.uses = c.all_functions
+            raise
     return got

@@ -23,13 +23,14 @@ timestep convention, and every call is recorded (``.calls``) so a test can say w
 from .inputs import TINY_BETA1, TINY_BETA2, TINY_T, course_schedule, digits, gaussian, linear_schedule, tiny_schedule
 from .tiny_models import OracleEps, TinyEps, check_time_input, tiny_denoiser
 from .train import SAMPLE_SHAPE, loss_inputs, record_sampling, scalar_loss, schedule_of
-from .unet import (MODULE_CASES, MODULE_TOLERANCE, UNET_BUILD, build_module, build_unet,
-                   check_gradients_reach_every_parameter, check_module, check_unet_shapes, unet_inputs)
+from .unet import (MODULE_CASES, MODULE_TOLERANCE, UNET_BUILD, build_module, build_unet, check_conditioning_matters,
+                   check_gradients_reach_every_parameter, check_module, check_unet_shapes, conditioning_outputs,
+                   unet_inputs)
 from .weights import deterministic_state, eval_and_train_outputs, load_strict, run_module
 
 __all__ = ["TINY_T", "TINY_BETA1", "TINY_BETA2", "SAMPLE_SHAPE", "gaussian", "digits", "linear_schedule",
            "tiny_schedule", "course_schedule", "deterministic_state", "load_strict", "run_module",
            "eval_and_train_outputs", "MODULE_CASES", "MODULE_TOLERANCE", "UNET_BUILD", "build_module", "check_module",
-           "unet_inputs", "build_unet", "check_unet_shapes", "check_gradients_reach_every_parameter",
+           "unet_inputs", "build_unet", "check_unet_shapes", "check_conditioning_matters", "conditioning_outputs", "check_gradients_reach_every_parameter",
            "check_time_input", "TinyEps", "OracleEps", "tiny_denoiser", "schedule_of", "loss_inputs", "scalar_loss",
            "record_sampling"]

@@ -19,14 +19,14 @@ from .tiny_models import TinyEps, tiny_denoiser
 SIGMAS = (0.0, 0.2, 0.5, 1.0)
 
 
-@case("B1.2/add_noise", "B1.2")
+@case("B1.2/add_noise", "B1.2", functions="train.add_noise")
 def add_noise_case(impl):
     x = digits(3)[0]
     noise = gaussian(x.shape, 30)
     return {f"z_sigma{s}": call(impl, "train.add_noise", x, s, noise) for s in SIGMAS}
 
 
-@case("B1.2/denoiser_loss", "B1.2", atol=1e-6, rtol=1e-5)
+@case("B1.2/denoiser_loss", "B1.2", atol=1e-6, rtol=1e-5, functions="train.denoiser_loss")
 def denoiser_loss_case(impl):
     x = digits(3)[0]
     noise = gaussian(x.shape, 31)
@@ -46,7 +46,7 @@ def denoiser_loss_case(impl):
 # §2.1 time input, §2.2 schedule and DDPM loss
 # --------------------------------------------------------------------------------------------
 
-@case("B2.1/normalize_t", "B2.1", atol=1e-7, rtol=1e-6)
+@case("B2.1/normalize_t", "B2.1", atol=1e-7, rtol=1e-6, functions="train.normalize_t")
 def normalize_t_case(impl):
     return {"T300": call(impl, "train.normalize_t", torch.tensor([0, 1, 150, 299]), 300),
             "T12": call(impl, "train.normalize_t", torch.tensor([11, 0, 5]), 12)}
@@ -61,7 +61,7 @@ def schedule_of(impl, *args) -> dict:
     return s
 
 
-@case("B2.2/ddpm_schedule", "B2.2", atol=1e-7, rtol=1e-5)
+@case("B2.2/ddpm_schedule", "B2.2", atol=1e-7, rtol=1e-5, functions="train.ddpm_schedule")
 def ddpm_schedule_case(impl):
     out = {f"default/{k}": v for k, v in schedule_of(impl).items()}
     out.update({f"custom/{k}": v for k, v in schedule_of(impl, 1e-3, 0.05, 7).items()})
@@ -85,7 +85,7 @@ def scalar_loss(loss, what: str) -> torch.Tensor:
     return loss
 
 
-@case("B2.2/ddpm_loss", "B2.2", atol=1e-6, rtol=1e-5)
+@case("B2.2/ddpm_loss", "B2.2", atol=1e-6, rtol=1e-5, functions="train.ddpm_loss")
 def ddpm_loss_case(impl):
     x0, _, t, eps = loss_inputs()
     model = TinyEps()
@@ -99,14 +99,15 @@ def ddpm_loss_case(impl):
 DROP = (False, True, False, True)
 
 
-@case("B2.4/class_vector", "B2.4", atol=0, rtol=0)
+@case("B2.4/class_vector", "B2.4", atol=0, rtol=0, functions="train.class_vector")
 def class_vector_case(impl):
     return {"ten": call(impl, "train.class_vector", torch.tensor([3, 0, 9, 3, 5]),
                         torch.tensor([False, True, False, False, True]), 10),
             "four": call(impl, "train.class_vector", torch.tensor([1, 3, 0]), torch.tensor([False, False, True]), 4)}
 
 
-@case("B2.4/ddpm_loss_class", "B2.4", atol=1e-6, rtol=1e-5)
+@case("B2.4/ddpm_loss_class", "B2.4", atol=1e-6, rtol=1e-5, functions="train.ddpm_loss",
+      uses=("train.class_vector",))
 def ddpm_loss_class_case(impl):
     x0, labels, t, eps = loss_inputs()
     c = call(impl, "train.class_vector", labels, torch.tensor(DROP), 10)
@@ -124,7 +125,7 @@ def ddpm_loss_class_case(impl):
 STEP_T = (TINY_T - 1, TINY_T // 2, 1, 0)
 
 
-@case("B2.3/ddpm_step", "B2.3", atol=1e-5, rtol=1e-4)
+@case("B2.3/ddpm_step", "B2.3", atol=1e-5, rtol=1e-4, functions="train.ddpm_step")
 def ddpm_step_case(impl):
     shape = (2, 1, 5, 5)
     x_t, eps, z = gaussian(shape, 50), gaussian(shape, 51), gaussian(shape, 52)
@@ -151,13 +152,13 @@ def record_sampling(impl, model, c=None, guidance_scale: float = 5.0, seed: int 
     return x, torch.stack(steps), torch.tensor(ts)
 
 
-@case("B2.3/ddpm_sample", "B2.3", atol=1e-4, rtol=1e-3)
+@case("B2.3/ddpm_sample", "B2.3", atol=1e-4, rtol=1e-3, functions="train.ddpm_sample")
 def ddpm_sample_case(impl):
     x, steps, ts = record_sampling(impl, TinyEps(seed=5))  # the model starts in train() mode
     return {"x0": x, "steps": steps, "t": ts}
 
 
-@case("B2.5/cfg_noise", "B2.5", atol=1e-5, rtol=1e-4)
+@case("B2.5/cfg_noise", "B2.5", atol=1e-5, rtol=1e-4, functions="train.cfg_noise")
 def cfg_noise_case(impl):
     x = gaussian(SAMPLE_SHAPE, 60)
     t = torch.tensor([0.0, 0.5, 1.0])
@@ -166,7 +167,8 @@ def cfg_noise_case(impl):
     return {f"gamma{g}": call(impl, "train.cfg_noise", model, x, t, c, g) for g in (0.0, 1.0, 5.0)}
 
 
-@case("B2.5/ddpm_sample_cfg", "B2.5", atol=1e-4, rtol=1e-3)
+@case("B2.5/ddpm_sample_cfg", "B2.5", atol=1e-4, rtol=1e-3, functions="train.ddpm_sample",
+      uses=("train.cfg_noise",))
 def ddpm_sample_cfg_case(impl):
     c = F.one_hot(torch.tensor([3, 7, 0]), 10).float()
     x, steps, ts = record_sampling(impl, TinyEps(num_classes=10, seed=6), c=c, guidance_scale=5.0, seed=8)

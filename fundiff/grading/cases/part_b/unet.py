@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ... import GradingError, call, compare, is_remote, run_trusted
+from ... import GradingError, about, call, compare, is_remote, run_trusted
 from .. import case, load_reference
 from .inputs import digits, gaussian
 from .weights import deterministic_state, eval_and_train_outputs, load_strict, run_module
@@ -64,8 +64,8 @@ def _module_case(name: str):
     return module_case
 
 
-for _name, (_section, _, _) in MODULE_CASES.items():
-    case(_name, _section, **MODULE_TOLERANCE)(_module_case(_name))
+for _name, (_section, (_fn, _), _) in MODULE_CASES.items():
+    case(_name, _section, **MODULE_TOLERANCE, functions=_fn)(_module_case(_name))
 
 
 def module_outputs(impl, name: str, weights: dict) -> dict:
@@ -81,10 +81,12 @@ def check_module(name: str, impl) -> None:
     compare its outputs in eval() and train() mode with the reference."""
     want = load_reference(name)
     weights = {k[2:]: v for k, v in want.items() if k.startswith("w/")}
-    got = run_trusted(impl, module_outputs, name, weights)
+    with about(MODULE_CASES[name][1][0]):
+        got = run_trusted(impl, module_outputs, name, weights)
     got = got if isinstance(got, dict) else {}
     for mode in ("eval", "train"):
-        compare(f"{name}: output in {mode}() mode", got.get(mode), want[mode], **MODULE_TOLERANCE)
+        compare(f"{name}: output in {mode}() mode", got.get(mode), want[mode], **MODULE_TOLERANCE,
+                fn=MODULE_CASES[name][1][0])
 
 
 def _param_count_case(fn: str, args):
@@ -95,9 +97,13 @@ def _param_count_case(fn: str, args):
     return param_count
 
 
-case("B1.1/param_count", "B1.1")(_param_count_case("unet.UNet", (1, 128)))
-case("B2.1/param_count", "B2.1")(_param_count_case("unet.TimeConditionalUNet", (1, 64)))
-case("B2.4/param_count", "B2.4")(_param_count_case("unet.ClassConditionalUNet", (1, 10, 64)))
+# exact: one parameter more or less (an extra BatchNorm, a bias left out) is a different network
+EXACT = dict(atol=0, rtol=0)
+case("B1.1/param_count", "B1.1", **EXACT, functions="unet.UNet")(_param_count_case("unet.UNet", (1, 128)))
+case("B2.1/param_count", "B2.1", **EXACT, functions="unet.TimeConditionalUNet")(
+    _param_count_case("unet.TimeConditionalUNet", (1, 64)))
+case("B2.4/param_count", "B2.4", **EXACT, functions="unet.ClassConditionalUNet")(
+    _param_count_case("unet.ClassConditionalUNet", (1, 10, 64)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,6 +155,11 @@ def unet_shape_outputs(impl, kind: str, hidden: int, batches) -> dict:
 
 def check_unet_shapes(impl, kind: str, hidden: int = 4, batches=(1, 5)) -> None:
     """(B, 1, 28, 28) float32 out for every batch size, in train() and eval() mode; inputs untouched."""
+    with about(UNET_BUILD[kind][0]):
+        _check_unet_shapes(impl, kind, hidden, batches)
+
+
+def _check_unet_shapes(impl, kind: str, hidden: int, batches) -> None:
     got = run_trusted(impl, unet_shape_outputs, kind, hidden, list(batches))
     if not isinstance(got, dict) or not isinstance(got.get("outputs"), list) or \
             len(got["outputs"]) != 2 * len(batches) or not isinstance(got.get("modified"), list):
@@ -183,6 +194,11 @@ def gradient_report(impl, kind: str, hidden: int) -> dict:
 def check_gradients_reach_every_parameter(impl, kind: str, hidden: int = 4) -> None:
     """One backward pass of a random linear function of the output: every parameter gets a
     finite, non-zero gradient (nothing detached, no layer left out of the forward pass)."""
+    with about(UNET_BUILD[kind][0]):
+        _check_gradients(impl, kind, hidden)
+
+
+def _check_gradients(impl, kind: str, hidden: int) -> None:
     got = run_trusted(impl, gradient_report, kind, hidden)
     if not isinstance(got, dict):
         raise GradingError(f"the {kind} UNet's gradient check produced no report")
@@ -195,3 +211,47 @@ def check_gradients_reach_every_parameter(impl, kind: str, hidden: int = 4) -> N
         raise GradingError(f"{name}: zero or non-finite gradients for {zero[:6]}")
     if not got.get("count"):
         raise GradingError(f"{name} has no parameters")
+
+
+def conditioning_outputs(impl, kind: str, hidden: int = 4, seed: int = 24) -> dict:
+    """The UNet of ``kind`` ('time' or 'class') with deterministic weights (not the default init,
+    under which the conditioning moves the output by ~1e-6 only), in eval() mode: its output for
+    the inputs of :func:`unet_inputs`, for t of shape (B, 1), for the reversed times 1 − t, and (class)
+    for the next class and for c = 0 (run where the student code runs)."""
+    module = build_unet(impl, kind, hidden)
+    load_strict(module, deterministic_state(module, seed), UNET_BUILD[kind][0])
+    module.eval()
+    inputs = unet_inputs(kind, 3)
+    x, t = inputs[:2]
+    with torch.no_grad():
+        out = {"out": run_module(impl, module, *inputs),
+               "t_B1": run_module(impl, module, x, t[:, None], *inputs[2:]),
+               "other_t": run_module(impl, module, x, 1 - t, *inputs[2:])}
+        if kind == "class":
+            c = inputs[2]
+            out["other_c"] = run_module(impl, module, x, t, c.roll(1, dims=1))
+            out["zero_c"] = run_module(impl, module, x, t, torch.zeros_like(c))
+    return out
+
+
+#: With these weights a network that uses its conditioning moves the output by ~1e-2 of its size
+#: (solutions: class 0.8 %, c = 0 0.4 %, time 2.5 %); float noise is ~1e-7 of it.  A change under
+#: 1e-4 of the output's size means the input is ignored.
+EFFECT_FLOOR = 1e-4
+
+
+def check_conditioning_matters(impl, kind: str, what: str, key: str, got: dict | None = None) -> None:
+    """The output of the ``kind`` UNet changes by more than :data:`EFFECT_FLOOR` of its size when
+    the conditioning changes as ``key`` says (``got``: :func:`conditioning_outputs`, run if None)."""
+    fn = UNET_BUILD[kind][0]
+    with about(fn):
+        got = run_trusted(impl, conditioning_outputs, kind) if got is None else got
+        if not isinstance(got, dict) or not all(isinstance(got.get(k), torch.Tensor) for k in ("out", key)):
+            raise GradingError(f"{fn}: the conditioning check produced no outputs")
+        out = got["out"].detach().double()
+        compare(f"{fn} output for {what}", got[key], torch.zeros_like(got["out"]), atol=float("inf"), rtol=0)
+        change, size = (got[key].detach().double() - out).abs().max().item(), out.abs().max().item()
+        if not change > EFFECT_FLOOR * size:
+            raise GradingError(f"{fn} ignores its input: {what} changes the output by at most {change:.2g} (the output "
+                               f"is of size {size:.2g}; a network that uses it changes it by about 1e-2 of that)",
+                               function=fn)
