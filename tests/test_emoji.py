@@ -201,6 +201,41 @@ def test_vlb_trains_only_the_variance_channels():
     assert out.grad[:, :3].abs().max() == 0 and out.grad[:, 3:].abs().max() > 0
 
 
+def test_p2_weights_average_one_and_favour_high_noise():
+    _, abar = etrain.schedule()
+    w = etrain.p2_weight(abar)
+    assert abs(float(w.mean()) - 1) < 1e-5 and bool((w[1:] >= w[:-1]).all())  # 1 − ᾱ_t grows with t
+    assert w[50] < 0.05 and w[900] > 1.5
+    betas = etrain.schedule()[0]
+    g = torch.Generator().manual_seed(3)
+    x0, eps = torch.rand(2, 3, 4, 4, generator=g) * 2 - 1, torch.randn(2, 3, 4, 4, generator=g)
+    t = torch.tensor([20, 900])
+    out = torch.cat([torch.zeros_like(eps), torch.zeros_like(eps)], 1)  # ε̂ = 0: per-sample error ‖ε‖²
+    per = (eps ** 2).mean(dim=(1, 2, 3))
+    simple, _ = etrain.hybrid_loss(out, x0, etrain.q_sample(x0, t, eps, abar), t, eps, betas, abar, w)
+    assert torch.allclose(simple, (per * w[t]).mean())
+
+
+def test_focus_pictures_are_the_prompts_concepts():
+    from fundiff.emoji import quality
+
+    d = concepts.load_subset()
+    f = etrain.focus_pictures(d["labels"])
+    got = {int(d["labels"][i]) for i in f}
+    assert quality.concept("a rocket ship") in got and quality.concept("lion face") in got
+    assert got == {quality.concept(p) for p in quality.DEMO_PROMPTS} | {
+        quality.concept(p) for pair in quality.ANAGRAM_PAIRS for p in pair[:2]} | {
+        quality.concept(p) for pair in quality.HYBRID_PAIRS for p in pair}
+    # share 0 draws what randint draws; share 1 draws only focus pictures; 0.5 about half
+    g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    assert torch.equal(etrain.draw_pictures(1082, f, 0.0, 64, g1), torch.randint(0, 1082, (64,), generator=g2))
+    only = etrain.draw_pictures(1082, f, 1.0, 256, torch.Generator().manual_seed(1))
+    assert set(only.tolist()) <= set(f.tolist())
+    half = etrain.draw_pictures(1082, f, 0.5, 4000, torch.Generator().manual_seed(2))
+    share = sum(i in set(f.tolist()) for i in half.tolist()) / 4000
+    assert 0.45 < share < 0.6, share
+
+
 # ----------------------------------------------------------------------------------------------
 # Training: the command, resume, torn files, two processes
 # ----------------------------------------------------------------------------------------------
@@ -241,6 +276,12 @@ def test_train_then_resume_equals_one_run(tmp_path):
     assert not list((tmp_path / "wb").glob(".*.tmp"))
     wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
     assert all(torch.equal(wa[k], wb[k]) for k in wa), "resumed training differs from an unbroken run"
+    # a resume with another recipe is a new phase of the record
+    c = run_train("--out", tmp_path / "b", "--work", tmp_path / "wb", "--steps", "6", "--batch-size", "4", "--resume",
+                  "--weighting", "p2", "--focus", "0.5")
+    assert c.returncode == 0, c.stderr[-2000:]
+    phases = json.loads((tmp_path / "b" / "training.json").read_text())["phases"]
+    assert [(p["from_step"], p["weighting"], p["focus"]) for p in phases] == [(0, "uniform", 0.0), (4, "p2", 0.5)]
 
 
 def test_two_processes_agree_with_one(tmp_path):
@@ -262,6 +303,7 @@ def test_two_processes_agree_with_one(tmp_path):
 @pytest.mark.parametrize("args, msg", [
     (["--steps", "0"], "must be > 0"), (["--batch-size", "-2"], "must be > 0"), (["--lr", "-1"], "must be > 0"),
     (["--device", "tpu9"], "not a torch device"), (["--minutes", "0"], "must be > 0"),
+    (["--focus", "1.5"], "expected a share in [0, 1]"), (["--weighting", "snr"], "invalid choice"),
 ])
 def test_bad_arguments_exit_2(args, msg):
     r = subprocess.run([sys.executable, "-m", "fundiff.emoji.train", *args], capture_output=True, text=True, cwd=ROOT)
