@@ -26,7 +26,7 @@ def test_blur_keeps_the_mean_and_best_blur_beats_every_other(impl):
     k, s, y = call(impl, "denoise.best_blur", x, x0, [3, 7], [0.5, 2.0])
     errs = [((call(impl, "denoise.gaussian_blur", x, kk, ss) - x0) ** 2).mean() for kk in (3, 7) for ss in (0.5, 2.0)]
     compare("MSE of best_blur's result", ((y - x0) ** 2).mean().reshape(1), torch.stack(errs).min().reshape(1),
-            atol=1e-7)
+            atol=1e-7, fn="denoise.best_blur")
 
 
 def test_blur_rejects_an_even_kernel(solutions):

@@ -48,7 +48,7 @@ def test_projection_renoises_the_original_to_the_current_t(impl):
         compare(f"projected x at t′={t_prev}", got, want, atol=1e-5)
 
 
-@graded("A1.7", points=2, hint=HINT_INPAINT)
+@graded("A1.7", points=2, hint=HINT_INPAINT, uses=("guidance.inpaint",))
 def test_inpainting_matches_reference_and_keeps_the_original(impl):
     """inpainting matches the reference; after every step the kept region is the original re-noised (exactly x_orig at the end)"""
     out = check_case("A1.7/inpaint", impl)
@@ -57,7 +57,8 @@ def test_inpainting_matches_reference_and_keeps_the_original(impl):
     frames = out["frames"]
     resid = (frames[:-1] - x_orig)[:, keep]
     if resid.abs().max() < 1e-3:
-        raise GradingError(f"the kept region equals x_orig before the last step\n  hint: {HINT_INPAINT}")
+        raise GradingError(f"the kept region equals x_orig before the last step\n  hint: {HINT_INPAINT}",
+                           function="guidance.inpaint")
 
 
 @graded("A1.7", points=1, hint=HINT_INPAINT)

@@ -161,7 +161,7 @@ def test_an_infinite_loop_costs_one_test_only(tmp_path):
     folder = write_impl(tmp_path, forward=src)
     run = run_pytest("tests/test_a11_forward.py", "--impl", str(folder), "--graded-timeout", "8", timeout=600)
     assert "time limit (8 s) exceeded in forward.forward_process" in run.stdout, run.stdout[-3000:]
-    assert "2 failed, 1 passed" in run.stdout, run.stdout[-3000:]
+    assert "3 failed, 1 passed" in run.stdout, run.stdout[-3000:]  # the three tests on 28-px digits
     # the second test that calls the function that hung gets a short limit, not 8 s again
     assert "forward.forward_process gets 3 s from now on" in run.stdout
     assert "time limit (3 s) exceeded in forward.forward_process" in run.stdout, run.stdout[-3000:]

@@ -69,7 +69,7 @@ def test_exits_crashes_hangs_and_floods_cost_only_the_cases_they_touch(tmp_path)
     folder = submission(tmp_path, SOLUTIONS, forward=forward, train=train,
                         guidance="import os\nos._exit(0)\n", unet="import sys\nsys.exit('bye')\n")
     run, tests, data, seconds = grade(folder, CRASH_TESTS, tmp_path, "--graded-timeout", "6")
-    assert section_score(tests, "A1.1") == (5, 5), run.stdout[-3000:]  # the flood costs nothing
+    assert section_score(tests, "A1.1") == (6, 6), run.stdout[-3000:]  # the flood costs nothing
     assert section_score(tests, "A1.3") == (3, 3), run.stdout[-3000:]
     assert section_score(tests, "A1.8")[0] == 0 and section_score(tests, "B1.1")[0] == 0
     assert section_score(tests, "B1.2") == (0, 4), run.stdout[-3000:]  # add_noise hangs, the loss calls it
@@ -159,8 +159,8 @@ def test_a_hostile_submission_scores_nothing_and_changes_nothing(tmp_path):
     folder = submission(tmp_path, EXERCISES, forward=forward, denoise=HOSTILE_DENOISE)
     run, tests, data, _ = grade(folder, ["tests/test_a11_forward.py", "tests/test_a13_one_step.py"], tmp_path)
     assert data["score"] == 0, {n: t["score"] for n, t in tests.items()}
-    assert data["max_score"] == 8 and len(tests) == 6
-    assert "fundiff score" in run.stdout and " 0/8" in run.stdout, run.stdout[-2000:]
+    assert data["max_score"] == 9 and len(tests) == 7
+    assert "fundiff score" in run.stdout and " 0/9" in run.stdout, run.stdout[-2000:]
     assert {p.name: p.read_bytes() for p in REFERENCE_DIR.iterdir() if p.is_file()} == before
     assert not (ROOT / "fundiff" / "grading" / "evil.py").exists()
     verify_references()
@@ -217,11 +217,11 @@ def test_fresh_inputs_make_stored_answers_worthless(tmp_path):
     folder = submission(tmp_path, EXERCISES, forward=STORED_ANSWERS)
     shutil.copy2(REFERENCE_DIR / "A1.1__forward_process.safetensors", folder / "answers.safetensors")
     _, tests, _, _ = grade(folder, ["tests/test_a11_forward.py"], tmp_path)
-    assert section_score(tests, "A1.1") == (3, 5)  # the reference case only
+    assert section_score(tests, "A1.1") == (3, 6)  # the reference case only
     _, tests, _, _ = grade(folder, ["tests/test_a11_forward.py"], tmp_path, "--fresh", "7")
-    assert section_score(tests, "A1.1") == (0, 5)
+    assert section_score(tests, "A1.1") == (0, 6)
     _, tests, data, _ = grade(SOLUTIONS, ["tests/test_a11_forward.py", "tests/test_b23_ddpm_sampling.py"],
                               tmp_path, "--fresh", "7", "--visibility", "B2.3=after_due_date")
-    assert data["score"] == data["max_score"] == 15
+    assert data["score"] == data["max_score"] == 16
     assert {t["visibility"] for n, t in tests.items() if n.startswith("B2.3")} == {"after_due_date"}
     assert {t["visibility"] for n, t in tests.items() if n.startswith("A1.1")} == {"visible"}
