@@ -419,7 +419,8 @@ def unit_hybrid_estimator(impl):
 IF_PROMPT, IF_TIMESTEPS, IF_BATCH = "a high quality photo", list(range(990, -1, -90)), 2
 
 
-@case("A1.6/ifpipeline", "A1.6", atol=1e-5, rtol=1e-4, functions="denoise.sample", uses=("guidance.cfg_estimator",))
+@case("A1.6/ifpipeline", "A1.6", atol=1e-5, rtol=1e-4, functions="denoise.sample", uses=("guidance.cfg_estimator",),
+      lazy=True)
 def ifpipeline_case(impl):
     """diffusers' IFPipeline (thresholding and clip_sample off) on the stand-in of IF-I-XL
     (:func:`fundiff.models.deepfloyd.tiny_if_parts`) at γ = 1 and 7, every call of its UNet
