@@ -32,7 +32,7 @@ needs_solutions = pytest.mark.skipif(not (ROOT / "solutions" / "denoise.py").is_
 
 
 def run_demo(out: Path, *extra: str) -> int:
-    argv = ["--out", str(out), "--quick", "--sections", *SECTIONS, *extra]
+    argv = ["--out", str(out), "--quick", "--sections", *SECTIONS, "--model", "bundled", *extra]
     if os.environ.get("FUNDIFF_TEST_BUNDLED"):  # another copy of the bundled model (development)
         argv += ["--bundled-path", os.environ["FUNDIFF_TEST_BUNDLED"]]
     return demo.main(argv)
@@ -182,7 +182,7 @@ def test_train_flag_trains_part_b_then_shows_it(tmp_path, monkeypatch):
                         replace(train.COURSE["denoiser"], hidden=8, epochs=1, sample_epochs=(1,), batch_size=512))
     monkeypatch.setattr(train, "write_samples", lambda *a, **k: [])
     out = tmp_path / "page"
-    assert demo.main(["--out", str(out), "--quick", "--sections", "B1.2", "--train"]) == 0
+    assert demo.main(["--out", str(out), "--quick", "--sections", "B1.2", "--train", "--model", "bundled"]) == 0
     assert (out / "train" / "denoiser" / "epoch_001.safetensors").is_file()
     page = Page((out / "index.html").read_text())
     text = page.sections[section_id("B1.2")]

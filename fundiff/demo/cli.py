@@ -93,10 +93,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sections", nargs="+", metavar="ID", help="only these sections (ids or prefixes: A1.7, B)")
     p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, help=f"seed of every section (default {DEFAULT_SEED})")
     p.add_argument("--device", type=device_name, default=None, help="cpu | cuda | … (default: cuda when available, else cpu)")
-    p.add_argument("--model", default="bundled", choices=["bundled", "emoji", "deepfloyd"],
-                   help="Part A's pretrained model: the shipped MNIST model (default, offline), the shipped "
-                        "text-to-emoji model (offline; still weak, see data/emoji/README.md) or DeepFloyd IF "
-                        "(GPU + weights)")
+    p.add_argument("--model", default="emoji", choices=["emoji", "bundled", "deepfloyd"],
+                   help="Part A's pretrained model: the shipped text-to-emoji model (default, offline; its "
+                        "figures in data/emoji/README.md), the shipped MNIST model (offline; the one grading "
+                        "uses) or DeepFloyd IF (GPU + weights)")
     p.add_argument("--deepfloyd-path", help="DeepFloyd IF stage 1: hub id or local folder (default the course's "
                                             "DeepFloyd/IF-I-L-v1.0; DeepFloyd/IF-I-XL-v1.0 is the larger option)")
     p.add_argument("--prompt-embeds", help="DeepFloyd: the course's prompt-embedding .pth file")
@@ -148,8 +148,8 @@ def check_model_available(args) -> str | None:
         return ("--model deepfloyd needs a CUDA GPU (DeepFloyd IF stage 1 runs in fp16, ~10 GB) and its weights "
                 "(accept the licence of DeepFloyd/IF-I-L-v1.0 on the Hugging Face hub and log in, or pass "
                 "--deepfloyd-path FOLDER) plus the course's prompt embeddings (--prompt-embeds FILE.pth). "
-                "This machine has no usable GPU: run without --model to use the bundled MNIST model, which "
-                "runs everything offline on a CPU.")
+                "This machine has no usable GPU: run without --model to use the shipped emoji model (or "
+                "--model bundled for the MNIST one), which run everything offline on a CPU.")
     return None
 
 
