@@ -8,8 +8,6 @@ from fundiff.impl import ROOT, load_impl
 
 VARIANTS = ROOT / "tests" / "variants"
 MODULES = ("forward", "denoise", "guidance", "train", "unet")
-#: reference cases that record a library's run rather than an implementation's output
-ORACLE_RUNS = {"A1.6/ifpipeline"}
 
 
 def variant_impl(name: str, folder):
@@ -47,9 +45,7 @@ def test_correct_variants_score_full_marks(name, tmp_path, capsys):
     failed = [f"{r.test}: {r.message}" for r in results if not r.passed]
     assert not failed, f"variant set {name} ({', '.join(replaced(name))}) lost points:\n" + "\n".join(failed)
     assert len(results) >= 70
-    # the stored IFPipeline run (A1.6's oracle) is diffusers' output, not the implementation's: rerunning
-    # it measures the pipeline's float noise across thread counts, so it is left out here
-    ratios = {k: v for k, v in max_error_ratio(impl).items() if k not in ORACLE_RUNS}
+    ratios = max_error_ratio(impl)
     worst = sorted(ratios.items(), key=lambda kv: -kv[1])[:5]
     with capsys.disabled():
         print(f"\nvariant set {name}: {len(replaced(name))} functions, full marks; largest share of a case's "

@@ -181,7 +181,7 @@ def focus_pictures(labels) -> torch.Tensor:
     return torch.tensor([i for i, l in enumerate(labels) if int(l) in wanted])
 
 
-def draw_pictures(n: int, focus: torch.Tensor, share: float, batch_size: int, gen: torch.Generator) -> torch.Tensor:
+def draw_pictures(n: int, focus: torch.Tensor | None, share: float, batch_size: int, gen: torch.Generator) -> torch.Tensor:
     """(batch_size,) picture indices: with probability ``share`` one of ``focus``, else uniform over n
     (``share`` = 0 draws exactly what ``torch.randint(0, n, …)`` draws)."""
     idx = torch.randint(0, n, (batch_size,), generator=gen)
@@ -248,7 +248,7 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
     if not 0.0 <= focus <= 1.0:
         raise ValueError(f"focus must be a share in [0, 1], got {focus}")
     x_all, per_image, table, null_ids = training_set()
-    focus_idx = focus_pictures(load_subset()["labels"]) if focus > 0 else torch.zeros(1, dtype=torch.long)
+    focus_idx = focus_pictures(load_subset()["labels"]) if focus > 0 else None
     betas, abar = (v.to(dev) for v in schedule())
     unet = build_unet(config).to(dev, memory_format=torch.channels_last)
     ema = copy.deepcopy(unet).requires_grad_(False)
@@ -269,7 +269,7 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
     recipe = ("weighting", "focus", "lr", "minutes", "steps")
     if not phases or any(phases[-1].get(k) != phase[k] for k in recipe):
         phases.append(phase)
-    weight = p2_weight(abar) if weighting == "p2" else torch.ones_like(abar)
+    weight = p2_weight(abar) if weighting == "p2" else None
     model = unet
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel

@@ -426,7 +426,18 @@ def ifpipeline_case(impl):
     (:func:`fundiff.models.deepfloyd.tiny_if_parts`) at γ = 1 and 7, every call of its UNet
     recorded: for each γ the x it fed the UNet at each step (``x``), the UNet's ε and v for the
     prompt and the empty prompt (``eps_c``, ``v_c``, ``eps_u``, ``v_u``), the final images and ᾱ.
-    ``impl`` is not used: this is the pipeline's run, the oracle of the course's CFG loop."""
+    ``impl`` is not used: this is the pipeline's run, the oracle of the course's CFG loop.  It runs on
+    one thread, so the run is the same on every machine (γ = 7 amplifies the float noise of a
+    multi-threaded reduction order past the case's tolerance)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _ifpipeline_run()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _ifpipeline_run() -> dict:
     from diffusers import DDPMScheduler, IFPipeline
 
     from ...models.deepfloyd import tiny_if_parts
