@@ -453,7 +453,8 @@ def main(argv=None) -> int:
     print(f"torch {info['torch']}, {torch.get_num_threads()} threads, CPU capability "
           f"{info['fast_settings']['cpu_capability']}, native bf16: {info['bf16_native']}", flush=True)
     s = info["fast_settings"]
-    print(f"fast path: autocast {s['autocast_dtype']} (training {s['training_autocast_dtype']}; "
+    print(f"fast path: autocast {s['autocast_dtype']} (training {s['training_autocast_dtype']}; GroupNorm UNets "
+          f"{s['autocast_dtype_groupnorm_nchw']}; CPU bf16/fp32 conv speed {s['cpu_bf16_conv_speedup']}; "
           f"{s['conditioning']}), "
           f"{s['memory_format']}; sampling: {s['sampling']}; weights, optimizer (Adam) and loss float32", flush=True)
     print(f"timing: best of {args.repeats} interleaved rounds, wall clock, baseline and fast each in a fresh process "

@@ -32,7 +32,10 @@ needs_solutions = pytest.mark.skipif(not (ROOT / "solutions" / "denoise.py").is_
 
 
 def run_demo(out: Path, *extra: str) -> int:
+    """The quick demo of SECTIONS on the bundled model, in one process unless ``extra`` says --jobs."""
     argv = ["--out", str(out), "--quick", "--sections", *SECTIONS, "--model", "bundled", *extra]
+    if "--jobs" not in extra:
+        argv += ["--jobs", "1"]
     if os.environ.get("FUNDIFF_TEST_BUNDLED"):  # another copy of the bundled model (development)
         argv += ["--bundled-path", os.environ["FUNDIFF_TEST_BUNDLED"]]
     return demo.main(argv)
@@ -74,7 +77,7 @@ def solutions_page(tmp_path_factory):
     if not (ROOT / "solutions" / "denoise.py").is_file():
         pytest.skip("solutions/ is withheld here")
     out = tmp_path_factory.mktemp("demo")
-    assert run_demo(out) == 0
+    assert run_demo(out, "--jobs", "2") == 0  # Part B in a second process (the default on a 2-core CPU)
     return out
 
 
@@ -103,6 +106,24 @@ def test_page_is_written_and_every_picture_decodes(solutions_page):
     assert "t = 250" in page.sections[section_id("A1.1")] and "σ = 0.5" in page.sections[section_id("B1.2")]
     timings = json.loads((solutions_page / "timings.json").read_text())
     assert set(timings["sections"]) >= set(SECTIONS) and timings["total_s"] > 0
+    assert timings["processes"] == 2 and all(v["status"] == "ok" for v in timings["sections"].values())
+    assert list(page.sections) == [section_id(s.id) for s in demo.select_sections(SECTIONS)], "in course order"
+
+
+@needs_bundled
+@needs_solutions
+def test_a_second_process_that_dies_leaves_its_sections_as_errors(tmp_path):
+    """If the Part B process dies (here: its unet.py exits the interpreter on import), Part A's sections
+    are still shown and Part B's say what happened; the run does not hang."""
+    impl = tmp_path / "impl"
+    shutil.copytree(ROOT / "solutions", impl, ignore=shutil.ignore_patterns("__pycache__"))
+    (impl / "unet.py").write_text("import os\nos._exit(3)\n")
+    out = tmp_path / "page"
+    assert run_demo(out, "--impl", str(impl), "--jobs", "2") == 0
+    status = json.loads((out / "timings.json").read_text())["sections"]
+    assert status["A1.1"]["status"] == "ok" and status["B1.2"]["status"] == "error"
+    page = Page((out / "index.html").read_text())
+    assert "ended with exit code 3" in page.sections[section_id("B1.2")]
 
 
 def fake_impl(tmp_path: Path, module: str, function: str, message: str) -> Path:

@@ -73,9 +73,9 @@ def page_meta(ctx: Ctx, total: float, argv: list[str]) -> list[str]:
         f"Command: <code>{e(cmd)}</code>",
         f"Implementation: <code>{e(str(ctx.impl.path))}</code> · model: <code>{e(model)}</code> · "
         f"seed {ctx.seed} · device {e(str(ctx.device))} · "
-        f"{'reduced-precision sampling (bfloat16 autocast) for Part A and Part B' if ctx.fast else 'float32 throughout'}"
+        f"{fast_path_words(ctx.device) if ctx.fast else 'float32 throughout'}"
         f"{' · Part B trained from scratch (--train)' if ctx.args.train else ''}"
-        f"{' · quick (reduced) run' if ctx.quick else ''}",
+        f"{' · quick (reduced) run' if ctx.quick else ''}{' · the course’s full sample counts (--full)' if ctx.args.full else ''}",
         *([f"Emoji pictures and the model trained on them: {e(EMOJI_CREDIT)}"] if ctx.args.model == "emoji" else []),
         f"Written {time.strftime('%Y-%m-%d %H:%M:%S')} in {total:.1f} s on {e(platform.machine())} "
         f"with {_threads()}, torch {e(torch.__version__)}.",
@@ -108,10 +108,29 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "the shipped checkpoints")
     add_cli_flags(p, "sampling (Part A's bundled model and Part B)")
     p.add_argument("--quick", action="store_true", help="a reduced run: fewer pictures per section (for tests)")
+    p.add_argument("--full", action="store_true",
+                   help="the course's sample counts where the default run shows fewer to stay within about 3 "
+                        "minutes on 2 CPU cores (Part B: 4 samples of every digit after each epoch, 20 time-model "
+                        "samples; §0: 4 per prompt); a few minutes longer")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    p.add_argument("--jobs", type=int, choices=(1, 2), default=None,
+                   help="processes: 2 runs Part B in a second process beside Part A, the threads split between "
+                        "them (default on a CPU with ≥ 2 threads when both parts run: small-batch sampling uses "
+                        "threads poorly, so two 1-thread processes finish sooner than one 2-thread one); 1: one process")
     args = p.parse_args(argv)
     check_args(p, args)
     return args
+
+
+def fast_path_words(device) -> str:
+    """What the fast path computes in on ``device``, for the page (:func:`fundiff.fast.fast_dtype`)."""
+    from ..fast import fast_dtype
+
+    def name(dt):
+        return "float32" if dt is None else str(dt).replace("torch.", "")
+
+    return (f"fast path (fundiff.fast): Part B sampling in {name(fast_dtype(device))} channels_last with fused "
+            f"convolutions, the bundled model in {name(fast_dtype(device, channels_last=False))}")
 
 
 def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -153,6 +172,91 @@ def check_model_available(args) -> str | None:
     return None
 
 
+def parallel_split(args, sections: list[Section], device: torch.device):
+    """(Part A's sections, Part B's sections) for two processes, or None for one: with --jobs 2, or by
+    default on a CPU with ≥ 2 torch threads when both parts are chosen."""
+    part_a = [s for s in sections if s.id.startswith("A")]
+    part_b = [s for s in sections if s.id.startswith("B")]
+    if not part_a or not part_b or args.jobs == 1:
+        return None
+    if args.jobs is None and (device.type != "cpu" or torch.get_num_threads() < 2):
+        return None
+    return part_a, part_b
+
+
+def _part_b_worker(argv: list[str], ids: list[str], numbers: dict, threads: int, fast: bool, results) -> None:
+    """The second process of :func:`run_two_processes`: run the sections ``ids`` with ``threads``
+    torch threads and put each one's record on ``results`` (then None)."""
+    try:
+        torch.set_num_threads(threads)
+        args = parse_args(argv)
+        args.fast = fast
+        device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        ctx = Ctx(args=args, out=Path(args.out), impl=load_impl(args.impl), device=device)
+        for sec in select_sections(ids):
+            results.put(run_section(ctx, sec, numbers[sec.id], numbers["total"]))
+    finally:
+        results.put(None)
+
+
+def run_two_processes(ctx: Ctx, argv: list[str], split, sections: list[Section], on_result) -> list[dict]:
+    """Run Part A here and Part B in a spawned second process at the same time, the torch threads
+    split between them (Part B gets half, rounded down); ``on_result(results)`` after every section
+    that ends (in either process).  A section the second process did not report (it died) is an
+    error record that says so.  Returns the records in section order."""
+    import multiprocessing
+    import queue as queue_mod
+
+    part_a, part_b = split
+    order = {s.id: i for i, s in enumerate(sections, 1)}
+    numbers = {**order, "total": len(sections)}
+    threads = torch.get_num_threads()
+    tb = max(1, threads // 2)
+    mp = multiprocessing.get_context("spawn")
+    box = mp.Queue()
+    child = mp.Process(target=_part_b_worker, name="fundiff-demo-part-b", daemon=True,
+                       args=(argv, [s.id for s in part_b], numbers, tb, ctx.args.fast, box))
+    child.start()
+    got: dict[str, dict] = {}
+    done = [False]
+
+    def drain(block: bool) -> None:
+        while not done[0]:
+            try:
+                r = box.get(timeout=1.0) if block else box.get_nowait()
+            except queue_mod.Empty:
+                if block and child.is_alive():
+                    continue
+                return
+            if r is None:
+                done[0] = True
+            else:
+                got[r["id"]] = r
+                on_result(sorted(got.values(), key=lambda x: order[x["id"]]))
+
+    print(f"    Part B runs in a second process ({tb} torch thread{'s' if tb > 1 else ''}) beside Part A "
+          f"({max(1, threads - tb)}); --jobs 1 runs them one after the other", file=sys.stderr, flush=True)
+    torch.set_num_threads(max(1, threads - tb))
+    try:
+        for sec in part_a:
+            got[sec.id] = run_section(ctx, sec, order[sec.id], len(sections))
+            drain(block=False)
+            on_result(sorted(got.values(), key=lambda x: order[x["id"]]))
+        drain(block=True)
+        child.join(timeout=10)
+    finally:
+        torch.set_num_threads(threads)
+        if child.is_alive():
+            child.terminate()
+    for sec in part_b:
+        if sec.id not in got:
+            got[sec.id] = {"id": sec.id, "title": sec.title, "status": "error", "seconds": 0.0, "cpu_seconds": 0.0,
+                           "items": [{"kind": "error", "text": f"the second process (Part B) ended with exit code "
+                                                               f"{child.exitcode} before this section reported; "
+                                                               f"rerun with --jobs 1 to see its error here"}]}
+    return sorted(got.values(), key=lambda x: order[x["id"]])
+
+
 def main(argv=None, started: float | None = None) -> int:
     """The command line (``started``: perf_counter at process start, to count imports in the total)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -190,23 +294,33 @@ def main(argv=None, started: float | None = None) -> int:
         t_start, cpu_start = time.perf_counter(), time.process_time()
     results = []
     title = "fundiff — the course at work"
-    for i, sec in enumerate(sections, 1):
-        results.append(run_section(ctx, sec, i, len(sections)))
-        # the page after every section: a long run can be watched, a killed one leaves a page
-        write_page(out / "index.html", title, page_meta(ctx, time.perf_counter() - t_start, argv), results, PARTS)
+
+    def show(so_far):  # the page after every section: a long run can be watched, a killed one leaves a page
+        write_page(out / "index.html", title, page_meta(ctx, time.perf_counter() - t_start, argv), so_far, PARTS)
+
+    split = parallel_split(args, sections, device)
+    if split:
+        results = run_two_processes(ctx, argv, split, sections, show)
+    else:
+        for i, sec in enumerate(sections, 1):
+            results.append(run_section(ctx, sec, i, len(sections)))
+            show(results)
     total = time.perf_counter() - t_start
     write_page(out / "index.html", title, page_meta(ctx, total, argv), results, PARTS)
     timings = {
-        "total_s": round(total, 2), "cpu_s": round(time.process_time() - cpu_start, 1),
+        "total_s": round(total, 2), "processes": 2 if split else 1,
+        "cpu_s": round(time.process_time() - cpu_start + (sum(r["cpu_seconds"] for r in results
+                                                               if r["id"].startswith("B")) if split else 0.0), 1),
         "sections": {r["id"]: {"status": r["status"], "seconds": round(r["seconds"], 2),
                                "cpu_seconds": round(r["cpu_seconds"], 2)} for r in results},
-        "fast": args.fast, "quick": args.quick, "impl": str(impl.path), "threads": torch.get_num_threads(),
+        "fast": args.fast, "quick": args.quick, "full": args.full, "impl": str(impl.path), "threads": torch.get_num_threads(),
     }
     (out / "timings.json").write_text(json.dumps(timings, indent=1))
     counts = {k: sum(r["status"] == k for r in results) for k in ("ok", "partial", "missing", "error")}
-    cpu = time.process_time() - cpu_start
+    cpu = time.process_time() - cpu_start + (sum(r["cpu_seconds"] for r in results if r["id"].startswith("B"))
+                                              if split else 0.0)
     target = (f"; target for the full default run: under {TARGET_S} s on 2 CPU cores"
-              if len(sections) == len(SECTIONS) and not args.quick and not args.train else "")
+              if len(sections) == len(SECTIONS) and not args.quick and not args.train and not args.full else "")
     print(f"total {total:.1f} s (CPU {cpu:.0f} s, {_threads()}{target}): {counts['ok']} ok, "
           f"{counts['partial']} partly, {counts['missing']} not implemented yet, {counts['error']} with errors "
           f"→ {(out / 'index.html').resolve()}", file=sys.stderr, flush=True)

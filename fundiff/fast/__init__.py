@@ -11,9 +11,15 @@ Two calls are all a caller needs::
 What the fast path does (weights, optimizer state and losses stay float32; what a model computes
 is unchanged up to bfloat16 rounding):
 
-- **bfloat16 autocast** (:func:`precision`, ``precision.py``): convolutions and matmuls run in bfloat16, which the CPU
-  does twice as fast as float32 where it has AVX-512 BF16 / AMX (oneDNN kernels); on CUDA the GPU's
-  own mixed precision (bfloat16 where supported, else float16 for sampling).
+- **bfloat16 autocast where it pays** (:func:`precision`, ``precision.py``): convolutions and matmuls
+  run in bfloat16 where the CPU has it natively *and* it is faster: for the convolution-bound
+  channels_last UNets of Part B, :func:`cpu_bf16_speedup` times one 3×3 convolution in both dtypes
+  once per process, and bfloat16 is used only at ≥ 1.15× (with AMX it is several times faster; on
+  the 2-core AVX-512 BF16 VM without AMX it measured 0.6×, so Part B's fast path there is float32
+  channels_last with fused oneDNN convolutions: 1.45× faster than its bf16 one for the class UNet's
+  sampling, 2.8 vs 4.1 ms per image); the GroupNorm UNets of Part A use bf16 wherever native
+  (:func:`cpu_uses_bf16`).  ``FUNDIFF_CPU_FAST_DTYPE=bfloat16|float32`` fixes the choice.  On CUDA
+  the GPU's own mixed precision (bfloat16 where supported, else float16 for sampling).
 - **conditioning vectors in float32** (:class:`Float32Conditioning`, inside :func:`precision`;
   ``precision.py``): the
   Linear layers on (B, k) inputs — the UNets' time and class blocks — compute in float32, so that
@@ -61,12 +67,14 @@ The package, file by file:
                   tracing of the bf16 copy
     model.py      the wrapper (:class:`FastModel`) and the one call (:func:`fast_model`)
 """
+from . import precision as precision_module
 from .model import FastModel, fast_model
-from .precision import (Float32Conditioning, add_cli_flags, bf16_supported, default_enabled, fast_dtype,
-                        linear_float32, precision, settings)
+from .precision import (CPU_DTYPE_ENV, Float32Conditioning, add_cli_flags, bf16_supported, cpu_bf16_speedup,
+                        cpu_uses_bf16, default_enabled, fast_dtype, linear_float32, precision, settings)
 from .sampling import FusedConv, fuse_for_inference, prefers_channels_last
 from .training import CPUKernels, cat_channels_nhwc, conv_transpose_1x1_as_matmul, gelu_nhwc
 
-__all__ = ["fast_model", "precision", "fast_dtype", "bf16_supported", "default_enabled", "add_cli_flags", "CPUKernels",
+__all__ = ["fast_model", "precision", "fast_dtype", "bf16_supported", "cpu_bf16_speedup", "cpu_uses_bf16",
+           "CPU_DTYPE_ENV", "default_enabled", "add_cli_flags", "CPUKernels",
            "Float32Conditioning", "linear_float32", "gelu_nhwc", "cat_channels_nhwc", "conv_transpose_1x1_as_matmul",
            "FastModel", "FusedConv", "fuse_for_inference", "prefers_channels_last", "settings"]

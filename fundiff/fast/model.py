@@ -93,9 +93,13 @@ class FastModel(nn.Module):
         return self.model.load_state_dict(state_dict, strict=strict, assign=assign)
 
     def extra_repr(self) -> str:
-        return f"enabled={self.enabled}, dtype={fast_dtype(self.device) if self.enabled else torch.float32}"
+        return f"enabled={self.enabled}, dtype={self.compute_dtype() if self.enabled else torch.float32}"
 
     # -- the fused inference copy ------------------------------------------------------------------
+    def compute_dtype(self) -> torch.dtype:
+        """What the inference copy computes in: the fast dtype of :func:`fast_dtype`, else float32."""
+        return fast_dtype(self.device, channels_last=self.channels_last) or torch.float32
+
     def _weights_key(self):
         return tuple((t.data_ptr(), t._version) for t in
                      list(self.model.parameters()) + list(self.model.buffers()))
@@ -105,7 +109,7 @@ class FastModel(nn.Module):
         key = self._weights_key()
         if self._fused is None or self._fused[0] != key:
             net = fuse_for_inference(self.model, self.channels_last)[0]
-            if self.device.type == "cpu" and fast_dtype(self.device) == torch.bfloat16:
+            if self.device.type == "cpu" and self.compute_dtype() == torch.bfloat16:
                 # weights stored in bf16 (folded in float32 first): autocast's per-call casts of every
                 # weight become no-ops.  nn.Module.to, not a library's own .to (diffusers warns there).
                 nn.Module.to(net, torch.bfloat16)
@@ -116,29 +120,35 @@ class FastModel(nn.Module):
     TRACE_CACHE = 8  # call signatures kept
 
     def _traced_forward(self, args, kwargs):
-        """``unet(sample, timestep, class_labels=…, return_dict=False)`` of a diffusers-style network on
-        a CPU with native bf16, run by its bf16 inference copy traced and frozen with TorchScript
+        """``unet(sample, timestep, class_labels=… or encoder_hidden_states=…, return_dict=False)`` of a
+        diffusers-style network on the CPU, run by its inference copy (bf16 where :func:`fast_dtype`
+        says so, else float32) traced and frozen with TorchScript
         (``torch.jit.trace`` → ``freeze`` → ``optimize_for_inference``: no Python between the ~250 ops
         of a step, oneDNN weights packed once).  One trace per call signature (every shape and dtype,
         which is all that the network's Python branches depend on), rebuilt when the weights change.
         Returns None where it does not apply or tracing fails (then the eager fused copy runs)."""
-        if (self.device.type != "cpu" or fast_dtype(self.device) != torch.bfloat16 or self._trace_failed
-                or len(args) != 2 or set(kwargs) - {"class_labels", "return_dict"} or kwargs.get("return_dict", True)
+        if (self.device.type != "cpu" or self._trace_failed or len(args) != 2
+                or set(kwargs) - {"class_labels", "encoder_hidden_states", "return_dict"}
+                or {"class_labels", "encoder_hidden_states"} <= set(kwargs) or kwargs.get("return_dict", True)
                 or not hasattr(self.model, "config")):
             return None
         x, t = args
-        labels = kwargs.get("class_labels")
+        cond_name = "encoder_hidden_states" if "encoder_hidden_states" in kwargs else "class_labels"
+        cond = kwargs.get(cond_name)
         if not (isinstance(x, torch.Tensor) and x.ndim == 4 and x.is_floating_point()) or \
-                not (labels is None or isinstance(labels, torch.Tensor)):
+                not (cond is None or isinstance(cond, torch.Tensor)):
             return None
         t = t if isinstance(t, torch.Tensor) else torch.tensor(t)
+        dtype = self.compute_dtype()
+        if cond is not None and cond.is_floating_point():
+            cond = cond.to(dtype).contiguous()  # a prompt embedding: in the copy's dtype, like x
         sig = lambda a: None if a is None else (tuple(a.shape), a.dtype)  # noqa: E731
-        key = (self._weights_key(), sig(x), sig(t), sig(labels))
+        key = (self._weights_key(), sig(x), sig(t), cond_name, sig(cond))
         traced = self._traced.get(key)
-        xb = x.to(torch.bfloat16).contiguous()
+        xb = x.to(dtype).contiguous()
         if traced is None:
             try:
-                traced = trace_frozen(self.inference_model(), xb, t, labels)
+                traced = trace_frozen(self.inference_model(), xb, t, cond, cond_name)
             except Exception as err:  # noqa: BLE001 - any failure: the eager path
                 import warnings
 
@@ -150,7 +160,7 @@ class FastModel(nn.Module):
             while len(self._traced) >= self.TRACE_CACHE:
                 self._traced.pop(next(iter(self._traced)))  # the oldest signature
             self._traced[key] = traced
-        out = traced(xb, t) if labels is None else traced(xb, t, labels)
+        out = traced(xb, t) if cond is None else traced(xb, t, cond)
         return (out.float(),)
 
     # -- forward -----------------------------------------------------------------------------------
@@ -166,7 +176,7 @@ class FastModel(nn.Module):
             if out is not None:
                 return out
         net = self.inference_model() if use_fused else self.model
-        with precision(self.device, True, training=training):
+        with precision(self.device, True, training=training, channels_last=self.channels_last):
             out = net(*args, **kwargs)
         return _to_float32(out)
 

@@ -7,6 +7,8 @@ rounds to one value stay apart) and, for training on the CPU, the rerouted kerne
 """
 from __future__ import annotations
 
+import os
+import time
 from contextlib import ExitStack, nullcontext
 from functools import lru_cache
 
@@ -16,7 +18,7 @@ from torch.overrides import TorchFunctionMode
 
 from .training import CPUKernels
 
-__all__ = ["bf16_supported", "fast_dtype", "default_enabled", "add_cli_flags", "precision", "linear_float32",
+__all__ = ["bf16_supported", "cpu_bf16_speedup", "cpu_uses_bf16", "CPU_DTYPE_ENV", "fast_dtype", "default_enabled", "add_cli_flags", "precision", "linear_float32",
            "Float32Conditioning", "settings"]
 
 
@@ -34,12 +36,70 @@ def bf16_supported(device_type: str = "cpu") -> bool:
     return False
 
 
-def fast_dtype(device, training: bool = False) -> torch.dtype | None:
-    """The reduced precision of ``device`` for autocast, or None where the fast path would not pay:
-    bfloat16 on a CPU with native bf16 (else None: emulated bf16 is slower than float32) and on a
-    GPU that has it; float16 on an older GPU for sampling only (training in float16 would need loss
-    scaling, so it stays float32 there)."""
+#: Environment variable that fixes the CPU's fast-path precision: "bfloat16" or "float32" (unset: measured).
+CPU_DTYPE_ENV = "FUNDIFF_CPU_FAST_DTYPE"
+#: bfloat16 is the CPU's fast precision only where its convolutions measured at least this much faster.
+BF16_MIN_SPEEDUP = 1.15
+
+
+@lru_cache(maxsize=None)
+def cpu_bf16_speedup(batch: int = 32, channels: int = 64, size: int = 28, rounds: int = 5) -> float:
+    """t_float32 / t_bfloat16 of one channels_last 3×3 convolution (channels → channels on
+    (batch, channels, size, size), the Part B UNets' main layer), best of ``rounds`` interleaved
+    timings each, measured once per process (~0.2 s); 0.0 without native bf16.
+
+    Native bf16 is not always faster: with AMX (Sapphire Rapids and later) oneDNN's bf16 convolutions
+    run several times faster than float32, but on a 2-core AVX-512 BF16 VM without AMX they measured
+    0.57× of float32 (``python -m fundiff.bench --workloads conv``: 152 vs 267 GFLOP/s)."""
+    if not bf16_supported("cpu"):
+        return 0.0
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(batch, channels, size, size, generator=g).contiguous(memory_format=torch.channels_last)
+        w = (torch.randn(channels, channels, 3, 3, generator=g) * 0.05).contiguous(memory_format=torch.channels_last)
+        pairs = {torch.float32: (x, w), torch.bfloat16: (x.bfloat16(), w.bfloat16())}
+        best = {dt: float("inf") for dt in pairs}
+        for r in range(rounds + 1):
+            for dt, (xi, wi) in pairs.items():
+                t0 = time.perf_counter()
+                F.conv2d(xi, wi, padding=1)
+                if r:  # the first round warms oneDNN up
+                    best[dt] = min(best[dt], time.perf_counter() - t0)
+    return best[torch.float32] / best[torch.bfloat16]
+
+
+def cpu_uses_bf16(channels_last: bool = True) -> bool:
+    """Whether the CPU's fast path computes in bfloat16 (where the CPU has native bf16):
+
+    - channels_last convolution networks (the Part B UNets, convolution-bound): where bf16
+      convolutions measured ≥ :data:`BF16_MIN_SPEEDUP`× faster than float32 (:func:`cpu_bf16_speedup`);
+    - NCHW GroupNorm networks (the diffusers UNets of Part A): always, since their GroupNorm, SiLU and
+      attention ops move half the memory in bf16: traced they ran 1.25× faster than in float32 even
+      on the VM whose bf16 convolutions were 0.6× of float32 (bundled UNet, batch 64: 90 vs 113 ms).
+
+    ``FUNDIFF_CPU_FAST_DTYPE=bfloat16`` / ``float32`` fixes the choice (bfloat16 still needs native bf16)."""
+    want = os.environ.get(CPU_DTYPE_ENV, "").strip().lower()
+    if want in ("bfloat16", "bf16"):
+        return bf16_supported("cpu")
+    if want in ("float32", "fp32"):
+        return False
+    if want:
+        raise ValueError(f"{CPU_DTYPE_ENV} must be 'bfloat16' or 'float32' (or unset: measured), got {want!r}")
+    if not bf16_supported("cpu"):
+        return False
+    return cpu_bf16_speedup() >= BF16_MIN_SPEEDUP if channels_last else True
+
+
+def fast_dtype(device, training: bool = False, channels_last: bool = True) -> torch.dtype | None:
+    """The reduced precision of ``device`` for autocast, or None where the fast path stays float32:
+    on a CPU, bfloat16 where :func:`cpu_uses_bf16` for the network's layout (native bf16, and for
+    channels_last convolution networks measured faster; slower bf16 would only cost time), else None
+    (the fast path is then float32 channels_last with fused oneDNN convolutions); bfloat16 on a GPU that
+    has it; float16 on an older GPU for sampling only (training in float16 would need loss scaling, so
+    it stays float32 there)."""
     device = torch.device(device)
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_uses_bf16(channels_last) else None
     if bf16_supported(device.type):
         return torch.bfloat16
     if device.type == "cuda" and not training:
@@ -66,18 +126,20 @@ def add_cli_flags(parser, what: str) -> None:
     parser.add_argument("--no-fast", dest="fast", action="store_false", help="plain float32 (NCHW) throughout")
 
 
-def precision(device, enabled: bool = True, training: bool = False):
+def precision(device, enabled: bool = True, training: bool = False, channels_last: bool = True):
     """The context of the fast path on ``device``: autocast to :func:`fast_dtype` with the conditioning
     vectors kept float32 (:class:`Float32Conditioning`), and for training on the CPU
     :class:`CPUKernels` (the fastest kernel for three ops of a channels_last step, same function).
-    A no-op context when ``enabled`` is False or the device has no fast reduced precision."""
+    A no-op context when ``enabled`` is False; where the device's fast path is float32
+    (:func:`fast_dtype` None) only the CPU training kernels remain."""
     device = torch.device(device)
-    dtype = fast_dtype(device, training) if enabled else None
-    if dtype is None:
+    if not enabled:
         return nullcontext()
+    dtype = fast_dtype(device, training, channels_last)
     stack = ExitStack()
-    stack.enter_context(torch.autocast(device.type, dtype=dtype))
-    stack.enter_context(Float32Conditioning())
+    if dtype is not None:
+        stack.enter_context(torch.autocast(device.type, dtype=dtype))
+        stack.enter_context(Float32Conditioning())
     if device.type == "cpu" and training:
         stack.enter_context(CPUKernels())
     return stack
@@ -123,6 +185,8 @@ def settings(device="cpu", enabled: bool = True) -> dict:
         "enabled": enabled,
         "device": str(device),
         "autocast_dtype": str(fast_dtype(device)) if enabled else None,
+        "autocast_dtype_groupnorm_nchw": str(fast_dtype(device, channels_last=False)) if enabled else None,
+        "cpu_bf16_conv_speedup": round(cpu_bf16_speedup(), 3) if device.type == "cpu" and enabled else None,
         "training_autocast_dtype": str(fast_dtype(device, training=True)) if enabled else None,
         "memory_format": "channels_last" if enabled else "contiguous (NCHW)",
         "conditioning": "time/class Linear layers in float32" if enabled else None,

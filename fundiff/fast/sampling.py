@@ -39,7 +39,7 @@ def _bn_scale_shift(bn: nn.BatchNorm2d):
 class FusedConv(nn.Module):
     """Conv2d or ConvTranspose2d (B, i, H, W) → (B, o, H', W'), with an eval-mode BatchNorm2d folded
     into its weight and bias and an optional activation (GELU, ReLU, SiLU) as a post-op: on a CPU with
-    native bfloat16 one oneDNN call, elsewhere ``F.conv2d``/``F.conv_transpose2d`` + the activation.
+    oneDNN (float32, or native bfloat16 under autocast) one oneDNN call, elsewhere ``F.conv2d``/``F.conv_transpose2d`` + the activation.
     Inference only (no autograd through the oneDNN call)."""
 
     def __init__(self, conv: nn.Module, bn: nn.BatchNorm2d | None = None, act: nn.Module | None = None):
@@ -69,9 +69,10 @@ class FusedConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
-        if x.device.type == "cpu" and dtype == torch.bfloat16 and bf16_supported("cpu"):
-            w, b = self._weights(torch.bfloat16)
-            x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        if x.device.type == "cpu" and ((dtype == torch.bfloat16 and bf16_supported("cpu")) or
+                                       (dtype == torch.float32 and torch.backends.mkldnn.is_available())):
+            w, b = self._weights(dtype)
+            x = x.to(dtype).contiguous(memory_format=torch.channels_last)
             if self.transposed:
                 return torch.ops.mkldnn._convolution_transpose_pointwise(
                     x, w, b, list(self.padding), list(self.output_padding), list(self.stride),
@@ -152,26 +153,28 @@ def fuse_for_inference(model: nn.Module, channels_last: bool = True) -> tuple[nn
 # ---------------------------------------------------------------------------------------------
 
 class _SampleOnly(nn.Module):
-    """net(sample, timestep[, class_labels]) → the predicted tensor (for tracing)."""
+    """net(sample, timestep[, **{cond_name: cond}]) → the predicted tensor (for tracing); cond_name is
+    None, "class_labels" (the bundled model) or "encoder_hidden_states" (the emoji model, IF)."""
 
-    def __init__(self, net: nn.Module, with_labels: bool):
+    def __init__(self, net: nn.Module, cond_name: str | None):
         super().__init__()
-        self.net, self.with_labels = net, with_labels
+        self.net, self.cond_name = net, cond_name
 
-    def forward(self, x, t, labels=None):
-        if self.with_labels:
-            return self.net(x, t, class_labels=labels, return_dict=False)[0]
+    def forward(self, x, t, cond=None):
+        if self.cond_name is not None:
+            return self.net(x, t, **{self.cond_name: cond}, return_dict=False)[0]
         return self.net(x, t, return_dict=False)[0]
 
 
-def trace_frozen(net: nn.Module, x, t, labels=None):
-    """``net`` (eval, bf16 weights) traced on these example inputs, frozen and optimized for inference."""
+def trace_frozen(net: nn.Module, x, t, cond=None, cond_name: str | None = "class_labels"):
+    """``net`` (eval, weights in the compute dtype) traced on these example inputs (``cond`` passed as
+    the keyword ``cond_name``), frozen and optimized for inference."""
     import warnings
 
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TorchScript's deprecation notes; the TracerWarnings are about
         # shape-dependent branches, fixed by tracing once per input signature
-        wrapper = _SampleOnly(net, labels is not None).eval()
-        example = (x, t) if labels is None else (x, t, labels)
+        wrapper = _SampleOnly(net, cond_name if cond is not None else None).eval()
+        example = (x, t) if cond is None else (x, t, cond)
         traced = torch.jit.trace(wrapper, example, check_trace=False)
         return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))

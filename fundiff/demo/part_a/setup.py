@@ -37,7 +37,7 @@ PLANS = {
     },
     "emoji": {
         "a0_prompts": ["an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship"],
-        "a0_steps": (20, 40), "a0_per_prompt": 4, "a0_guidance": 7.0,
+        "a0_steps": (20, 40), "a0_per_prompt": 4, "a0_per_prompt_default": 2, "a0_guidance": 7.0,
         "generic": "a high quality photo", "generic_label": "'a high quality photo' (trained as a null caption)",
         "cfg_prompts": ["a high quality photo", "a photo of a dog", "a lithograph of a skull"],
         "img2img_prompt": "a rocket ship",

@@ -39,7 +39,15 @@ def sec_b22(ctx: Ctx):
     loss_curve(ctx, "time", "§2.2 time-conditioned UNet (D = 64)")
 
 
-TIME_SAMPLES = 20  # two rows of 10: the time model's samples (the class model's 40 are the slow part)
+#: Samples per epoch shown: (default run, --full = the course's counts).  A T = 300 sample of the
+#: class model with CFG costs 600 UNet passes, ~1.8 s of a 2-core CPU, so the course's 4 per digit
+#: after each of two epochs (80 samples, ~140 s) alone would overrun the demo's 180 s.
+TIME_SAMPLES = {"default": 10, "full": 20}
+CLASS_PER_DIGIT = {"default": (1, 2), "full": (4, 4)}  # (earlier epochs, the last epoch)
+
+
+def run_size(ctx: Ctx) -> str:
+    return "full" if getattr(ctx.args, "full", False) else "default"
 
 
 def show_ddpm_samples(ctx: Ctx, kind: str, epoch: int, n: int, what: str, c=None, guidance: float = 5.0):
@@ -54,7 +62,7 @@ def show_ddpm_samples(ctx: Ctx, kind: str, epoch: int, n: int, what: str, c=None
 
 def sec_b23(ctx: Ctx):
     """§2.3: DDPM samples of the time-conditioned UNet after each epoch shown (grid and GIF)."""
-    n = 10 if ctx.quick else TIME_SAMPLES
+    n = 10 if ctx.quick else TIME_SAMPLES[run_size(ctx)]
     for epoch in epochs_of(ctx, "time"):
         ctx.part(show_ddpm_samples, ctx, "time", epoch, n,
                  f"{n} DDPM samples of the time-conditioned UNet (your train.ddpm_sample, x_T ~ N(0, I) down to t = 0)")
@@ -63,11 +71,14 @@ def sec_b23(ctx: Ctx):
 def sec_b25(ctx: Ctx):
     """§2.5: samples of every digit from the class-conditioned UNet with classifier-free guidance γ = 5
     (grid and GIF per epoch), after its loss curve."""
-    per = 1 if ctx.quick else 4
+    earlier, last = (1, 1) if ctx.quick else CLASS_PER_DIGIT[run_size(ctx)]
     gamma = 5.0
-    c = F.one_hot(torch.arange(10).repeat(per), 10).float()
     ctx.part(loss_curve, ctx, "class", "§2.4 class-conditioned UNet (D = 64)")
-    for epoch in epochs_of(ctx, "class"):
+    epochs = epochs_of(ctx, "class")
+    for epoch in epochs:
+        per = last if epoch == epochs[-1] else earlier
+        c = F.one_hot(torch.arange(10).repeat(per), 10).float()
+        more = "" if per == 4 or ctx.quick else " (--full shows the course's 4 per digit)"
         ctx.part(show_ddpm_samples, ctx, "class", epoch, len(c),
-                 f"{per} samples of every digit (columns 0–9) with classifier-free guidance γ = {gamma:g} "
-                 "(your train.ddpm_sample / cfg_noise)", c=c, guidance=gamma)
+                 f"{per} sample{'s' if per > 1 else ''} of every digit (columns 0–9) with classifier-free guidance "
+                 f"γ = {gamma:g}{more} (your train.ddpm_sample / cfg_noise)", c=c, guidance=gamma)
