@@ -305,9 +305,12 @@ def test_two_processes_agree_with_one(tmp_path):
     (["--device", "tpu9"], "not a torch device"), (["--minutes", "0"], "must be > 0"),
     (["--focus", "1.5"], "expected a share in [0, 1]"), (["--weighting", "snr"], "invalid choice"),
 ])
-def test_bad_arguments_exit_2(args, msg):
-    r = subprocess.run([sys.executable, "-m", "fundiff.emoji.train", *args], capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 2 and msg in r.stderr, r.stderr
+def test_bad_arguments_exit_2(args, msg, capsys):
+    """argparse's exit 2 with the reason, before anything trains (in-process: main(argv) as the CLI)."""
+    with pytest.raises(SystemExit) as stop:
+        etrain.main(args)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and msg in err, err
 
 
 def test_resume_without_state_is_an_error(tmp_path):

@@ -4,6 +4,7 @@
     python -m fundiff.emoji.quality anagrams   # anagram pairs: prompt 1 upright, prompt 2 through the view
     python -m fundiff.emoji.quality hybrids    # hybrid pairs: prompt 1 from afar, prompt 2 up close
     python -m fundiff.emoji.quality sdedit     # the photo edited into "a rocket ship" at each i_start
+    python -m fundiff.emoji.quality search --kind flip|hybrid   # which pairs of SEARCH_GROUPS work (other seeds)
 
 Every sample is made with the Part A loop of an implementation (``--impl``, default solutions/):
 CFG at γ = 7 against "", strided timesteps 990, 960, …, 0.  "Reads as p" = the classifier's top-1
@@ -109,41 +110,76 @@ def samples_accuracy(model, prompts=DEMO_PROMPTS, n: int = 10, gamma: float = 7.
 
 
 def anagram_reading(model, p1: str, p2: str, view: str, n: int = 20, gamma: float = 7.0, seed: int = 0,
-                    impl=None) -> dict:
-    """Shares of n anagrams read as p1 upright, as p2 through the view, and both; the control: plain
-    samples of p1 read as p2 through the same view."""
+                    impl=None, control: bool = True) -> dict:
+    """Shares of n anagrams read as p1 upright, as p2 through the view, and both; the control (unless
+    ``control`` is False): plain samples of p1 read as p2 through the same view."""
     impl = as_impl(impl)
     f, inv = views(impl)[view]
     est = impl.guidance.anagram_estimator(cfg(model, p1, impl, gamma), cfg(model, p2, impl, gamma), f, inv)
     x = run(model, est, n, seed, impl)
     c1, c2 = concept(p1), concept(p2)
     up, through = classify(x) == c1, classify(f(x)) == c2
-    plain = run(model, cfg(model, p1, impl, gamma), n, seed + 1, impl)
+    plain = run(model, cfg(model, p1, impl, gamma), n, seed + 1, impl) if control else None
     return {"pair": [p1, p2, view], "upright": float(up.float().mean()), "through_view": float(through.float().mean()),
             "both": float((up & through).float().mean()),
             "pair_upright": float(pair_reads_first(x, c1, c2).float().mean()),
             "pair_through_view": float(pair_reads_first(f(x), c2, c1).float().mean()),
-            "control_plain_through_view": float((classify(f(plain)) == c2).float().mean())}, x
+            "pair_both": float((pair_reads_first(x, c1, c2) & pair_reads_first(f(x), c2, c1)).float().mean()),
+            "control_plain_through_view": None if plain is None else float((classify(f(plain)) == c2).float().mean())}, x
 
 
 def hybrid_reading(model, p_far: str, p_near: str, n: int = 20, gamma: float = 7.0, seed: int = 0, impl=None,
-                   far_size: int = 8) -> dict:
+                   far_size: int = 8, control: bool = True, sigma: float | None = None) -> dict:
     """Shares of n hybrids read as p_far when seen from afar (area-downsampled to ``far_size`` px and
-    back; also a σ = 2 blur) and as p_near at full size; the control: plain samples of p_near seen from afar."""
+    back; also a σ = 2 blur) and as p_near at full size; the control: plain samples of p_near seen from afar.
+    ``sigma``: the hybrid's Gaussian (kernel 2·⌊3σ⌉ + 1); None: the estimator's default for the size."""
     from .classifier import blur
 
     impl = as_impl(impl)
-    est = impl.guidance.hybrid_estimator(cfg(model, p_far, impl, gamma), cfg(model, p_near, impl, gamma))
+    kw = {} if sigma is None else {"kernel_size": 2 * int(3 * sigma + 0.5) + 1, "sigma": sigma}
+    est = impl.guidance.hybrid_estimator(cfg(model, p_far, impl, gamma), cfg(model, p_near, impl, gamma), **kw)
     x = run(model, est, n, seed, impl)
     cf, cn = concept(p_far), concept(p_near)
     far, near = classify(down_up(x, far_size)) == cf, classify(x) == cn
     blurred = classify(blur(x, torch.full((n,), 2.0))) == cf
-    plain = run(model, cfg(model, p_near, impl, gamma), n, seed + 1, impl)
-    return {"pair": [p_far, p_near], "far": float(far.float().mean()), "blurred": float(blurred.float().mean()),
+    plain = run(model, cfg(model, p_near, impl, gamma), n, seed + 1, impl) if control else None
+    return {"pair": [p_far, p_near], "sigma": sigma, "far": float(far.float().mean()), "blurred": float(blurred.float().mean()),
             "near": float(near.float().mean()), "both": float((far & near).float().mean()),
             "pair_far": float(pair_reads_first(down_up(x, far_size), cf, cn).float().mean()),
             "pair_near": float(pair_reads_first(x, cn, cf).float().mean()),
-            "control_plain_near_from_afar": float((classify(down_up(plain, far_size)) == cf).float().mean())}, x
+            "pair_both": float((pair_reads_first(down_up(x, far_size), cf, cn) & pair_reads_first(x, cn, cf))
+                               .float().mean()),
+            "control_plain_near_from_afar": None if plain is None else
+            float((classify(down_up(plain, far_size)) == cf).float().mean())}, x
+
+
+#: Candidates of the pair search (:func:`search_pairs`): concepts whose CFG samples read as asked in
+#: ≥ 80 % (step 13,000), grouped by outline, so that a pair's two drawings can share one silhouette.
+SEARCH_GROUPS = {
+    "round": ("lion face", "tiger face", "jack-o-lantern", "skull", "hamburger", "red apple", "sunflower",
+              "robot face"),
+    "tall": ("christmas tree", "palm tree", "penguin", "cactus", "pencil", "guitar"),
+}
+
+
+def search_pairs(model, kind: str, n: int = 6, seed: int = 100, groups=None, impl=None, log=print) -> list[dict]:
+    """Every ordered pair within each group of :data:`SEARCH_GROUPS` as an anagram (``kind`` 'flip',
+    'rotate180' or 'negate') or a hybrid (``kind`` 'hybrid'), ``n`` samples each on seeds from ``seed``
+    (keep them apart from the seeds a final measurement uses), sorted by the share read as both
+    prompts (top-1 'both', then pairwise 'pair_both')."""
+    out = []
+    for group in (groups or SEARCH_GROUPS).values():
+        for a in group:
+            for b in group:
+                if a == b:
+                    continue
+                if kind == "hybrid":
+                    r, _ = hybrid_reading(model, a, b, n=n, seed=seed, impl=impl, control=False)
+                else:
+                    r, _ = anagram_reading(model, a, b, kind, n=n, seed=seed, impl=impl, control=False)
+                log(json.dumps(r))
+                out.append(r)
+    return sorted(out, key=lambda r: (-r["both"], -r["pair_both"]))
 
 
 def sdedit_reading(model, image, prompt: str = "a rocket ship", i_starts=I_STARTS, n: int = 10, gamma: float = 7.0,
@@ -165,7 +201,9 @@ def main(argv=None) -> int:
     from ..models import load_pretrained
 
     p = argparse.ArgumentParser(prog="python -m fundiff.emoji.quality")
-    p.add_argument("what", choices=["samples", "anagrams", "hybrids", "sdedit"])
+    p.add_argument("what", choices=["samples", "anagrams", "hybrids", "sdedit", "search"])
+    p.add_argument("--kind", default="flip", choices=["flip", "rotate180", "negate", "hybrid"],
+                   help="search: the view of the anagrams searched, or 'hybrid'")
     p.add_argument("--n", type=int, default=None, help="samples per prompt / pair (default 10 / 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--impl", default=None)
@@ -177,6 +215,8 @@ def main(argv=None) -> int:
     pics = []
     if a.what == "samples":
         res = samples_accuracy(model, n=a.n or 10, seed=a.seed, impl=a.impl)
+    elif a.what == "search":
+        res = search_pairs(model, a.kind, n=a.n or 6, seed=a.seed or 100, impl=a.impl)
     elif a.what == "anagrams":
         res = []
         for p1, p2, v in ANAGRAM_PAIRS:
