@@ -40,6 +40,8 @@ ANAGRAM_PAIRS = (
     ("a rocket ship", "a pencil", "flip"),
     ("snow-capped mountain", "water wave", "flip"),
     ("red apple", "cat face", "flip"),
+    ("tiger face", "red apple", "flip"),    # found by search_pairs (seeds 100-105, step 13,000)
+    ("lion face", "tiger face", "flip"),    # likewise
     ("dog face", "lion face", "flip"),
     ("christmas tree", "palm tree", "flip"),
     ("sunflower", "lion face", "rotate180"),
