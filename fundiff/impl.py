@@ -26,9 +26,13 @@ class ImplError(ImportError):
 
 
 def resolve_impl_path(name_or_path: str | Path) -> Path:
-    """'solutions' / 'exercises' (the checkout's folders) or any folder holding the five modules."""
+    """'solutions' / 'exercises' (always the checkout's folders, whatever the working directory
+    holds: a folder of that name there is './solutions') or any folder holding the five modules.
+
+    (The grader's fresh references come from load_impl("solutions"): a cwd-relative lookup let a
+    'solutions' folder in the grading directory stand in for the instructor's code.)"""
     path = Path(name_or_path)
-    if not path.is_dir() and str(name_or_path) in ("solutions", "exercises"):
+    if str(name_or_path) in ("solutions", "exercises"):
         path = ROOT / str(name_or_path)
     if not path.is_dir():
         raise ImplError(

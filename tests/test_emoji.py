@@ -17,6 +17,7 @@ from fundiff.emoji import concepts, text
 from fundiff.emoji import train as etrain
 from fundiff.models import load_pretrained
 from fundiff.models.emoji import EmojiModel
+from parallel import concurrently
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = (concepts.EMOJI_DIR / "unet" / "config.json").is_file()
@@ -261,13 +262,14 @@ def weights(folder):
 
 
 def test_train_then_resume_equals_one_run(tmp_path):
-    a = run_train("--out", tmp_path / "a", "--work", tmp_path / "wa", "--steps", "4", "--batch-size", "4")
+    a, b1 = concurrently(  # an unbroken run, and one stopped half-way (independent: at once)
+        lambda: run_train("--out", tmp_path / "a", "--work", tmp_path / "wa", "--steps", "4", "--batch-size", "4"),
+        lambda: run_train("--out", tmp_path / "b", "--work", tmp_path / "wb", "--steps", "4", "--batch-size", "4",
+                          "--stop-after", "2"))
     assert a.returncode == 0, a.stderr[-2000:]
     rec = json.loads((tmp_path / "a" / "training.json").read_text())
     assert rec["steps"] == 4 and rec["seed"] == 0 and rec["unet_config"]["block_out_channels"] == [16, 16, 32]
     assert (tmp_path / "a" / "scheduler" / "scheduler_config.json").is_file()
-    b1 = run_train("--out", tmp_path / "b", "--work", tmp_path / "wb", "--steps", "4", "--batch-size", "4",
-                   "--stop-after", "2")
     assert b1.returncode == 0, b1.stderr[-2000:]
     (tmp_path / "wb" / ".state.safetensors.x.tmp").write_bytes(b"torn")  # a write killed half-way
     b2 = run_train("--out", tmp_path / "b", "--work", tmp_path / "wb", "--steps", "4", "--batch-size", "4", "--resume")
@@ -285,8 +287,11 @@ def test_train_then_resume_equals_one_run(tmp_path):
 
 
 def test_two_processes_agree_with_one(tmp_path):
-    one = run_train("--out", tmp_path / "one", "--work", tmp_path / "w1", "--steps", "3", "--batch-size", "4")
-    assert one.returncode == 0, one.stderr[-2000:]
+    one, other = concurrently(  # one process, and (for the check's teeth, below) another seed
+        lambda: run_train("--out", tmp_path / "one", "--work", tmp_path / "w1", "--steps", "3", "--batch-size", "4"),
+        lambda: run_train("--out", tmp_path / "s1", "--work", tmp_path / "w3", "--steps", "3", "--batch-size", "4",
+                          "--seed", "1"))
+    assert one.returncode == 0 and other.returncode == 0, one.stderr[-2000:] + other.stderr[-2000:]
     two = run_train("--out", tmp_path / "two", "--work", tmp_path / "w2", "--steps", "3", "--batch-size", "4",
                     nproc=2, env={"FUNDIFF_DDP_BACKEND": "gloo"})
     assert two.returncode == 0, two.stderr[-3000:]
@@ -295,7 +300,6 @@ def test_two_processes_agree_with_one(tmp_path):
     diff = max(float((w1[k] - w2[k]).abs().max()) for k in w1)
     assert diff < 1e-5, f"2 processes differ from 1 by {diff}"
     # and the check has teeth: a different seed moves the weights far more than that
-    other = run_train("--out", tmp_path / "s1", "--work", tmp_path / "w3", "--steps", "3", "--batch-size", "4", "--seed", "1")
     w3 = weights(tmp_path / "s1")
     assert max(float((w1[k] - w3[k]).abs().max()) for k in w1) > 1e-3
 

@@ -16,6 +16,7 @@ from fundiff.grading import GradingError, call, compare
 from fundiff.grading.cases import REFERENCE_DIR, all_cases
 from fundiff.grading.sections import SECTIONS
 from fundiff.impl import MODULES, ROOT, ImplError, load_impl
+from parallel import concurrently
 
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
@@ -96,11 +97,12 @@ def test_every_graded_test_fails_on_the_stubs_and_the_gradescope_file_is_complet
     """The graded suite against exercises/: every graded test fails with its section in the
     message, the score table shows 0, and results.json follows Gradescope's format."""
     # exactly the README's grading command, from the repository root without a path
-    listed = run_pytest("-m", "graded", "--collect-only")
+    out = tmp_path / "results.json"
+    listed, run = concurrently(lambda: run_pytest("-m", "graded", "--collect-only"),
+                               lambda: run_pytest("-m", "graded", "--impl", "exercises", "--gradescope", str(out),
+                                                  timeout=600))
     n_graded = sum(1 for line in listed.stdout.splitlines() if "::" in line)
     assert n_graded > 0, listed.stdout[-2000:]
-    out = tmp_path / "results.json"
-    run = run_pytest("-m", "graded", "--impl", "exercises", "--gradescope", str(out), timeout=600)
     assert "fundiff score (exercises)" in run.stdout, run.stdout[-3000:]
     data = json.loads(out.read_text())
     assert set(data) >= {"score", "max_score", "tests"}
@@ -180,6 +182,18 @@ def test_compare_reports_shape_then_error_and_where_then_hint():
     with pytest.raises(GradingError, match="expected a torch.Tensor"):
         compare("x", [0.0], want)
     compare("x", want + 1e-7, want)
+
+
+def test_the_names_solutions_and_exercises_are_the_checkouts_folders(tmp_path, monkeypatch):
+    """A folder called solutions/ in the working directory (a submission's, a grading sandbox's) is
+    not the instructor's solutions/: --fresh references must not come from it."""
+    fake = tmp_path / "solutions"
+    fake.mkdir()
+    (fake / "forward.py").write_text("def forward_process(*a):\n    return 0\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_impl("solutions").path == (ROOT / "solutions").resolve()
+    assert load_impl("exercises").path == (ROOT / "exercises").resolve()
+    assert load_impl("./solutions").path == fake.resolve()  # asked for explicitly
 
 
 def test_unknown_implementation_folder_is_a_clear_error(tmp_path):

@@ -18,21 +18,25 @@ import pytest
 from fundiff.grading.cases import REFERENCE_DIR, verify_references
 from fundiff.grading.remote import sandbox_available
 from fundiff.impl import ROOT
+from parallel import concurrently
 
 SOLUTIONS, EXERCISES = ROOT / "solutions", ROOT / "exercises"
 needs_solutions = pytest.mark.skipif(not SOLUTIONS.is_dir(), reason="solutions/ withheld")
 
 
-def grade(folder: Path, tests: list[str], tmp_path: Path, *extra: str, timeout: float = 900):
-    """Run the graded tests ``tests`` on ``folder`` from tmp_path (outside the checkout)."""
-    out = tmp_path / "results" / "results.json"
+def grade(folder: Path, tests: list[str], tmp_path: Path, *extra: str, timeout: float = 900, results: str = "results"):
+    """Run the graded tests ``tests`` on ``folder`` from tmp_path (outside the checkout); the
+    Gradescope file goes to tmp_path/``results``/results.json; the run's working directory is that
+    folder, so that runs at once do not share one."""
+    out = tmp_path / results / "results.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "graded",
            *[str(ROOT / t) for t in tests], f"--impl={folder}", "--gradescope", str(out),
            *extra]
     t0 = time.monotonic()
-    run = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env)
-    assert out.is_file(), run.stdout[-3000:] + run.stderr[-2000:]
+    run = subprocess.run(cmd, cwd=out.parent, capture_output=True, text=True, timeout=timeout, env=env)
+    assert out.is_file(), f"exit code {run.returncode}\n" + run.stdout[-3000:] + run.stderr[-2000:]
     data = json.loads(out.read_text())
     return run, {t["name"]: t for t in data["tests"]}, data, time.monotonic() - t0
 
@@ -216,12 +220,13 @@ def test_fresh_inputs_make_stored_answers_worthless(tmp_path):
     --fresh ones; solutions/ scores full marks on fresh inputs."""
     folder = submission(tmp_path, EXERCISES, forward=STORED_ANSWERS)
     shutil.copy2(REFERENCE_DIR / "A1.1__forward_process.safetensors", folder / "answers.safetensors")
-    _, tests, _, _ = grade(folder, ["tests/test_a11_forward.py"], tmp_path)
-    assert section_score(tests, "A1.1") == (3, 6)  # the reference case only
-    _, tests, _, _ = grade(folder, ["tests/test_a11_forward.py"], tmp_path, "--fresh", "7")
-    assert section_score(tests, "A1.1") == (0, 6)
-    _, tests, data, _ = grade(SOLUTIONS, ["tests/test_a11_forward.py", "tests/test_b23_ddpm_sampling.py"],
-                              tmp_path, "--fresh", "7", "--visibility", "B2.3=after_due_date")
+    stored, fresh, (_, tests, data, _) = concurrently(
+        lambda: grade(folder, ["tests/test_a11_forward.py"], tmp_path, results="stored"),
+        lambda: grade(folder, ["tests/test_a11_forward.py"], tmp_path, "--fresh", "7", results="fresh"),
+        lambda: grade(SOLUTIONS, ["tests/test_a11_forward.py", "tests/test_b23_ddpm_sampling.py"],
+                      tmp_path, "--fresh", "7", "--visibility", "B2.3=after_due_date", results="reference-impl"))
+    assert section_score(stored[1], "A1.1") == (3, 6)  # the reference case only
+    assert section_score(fresh[1], "A1.1") == (0, 6)
     assert data["score"] == data["max_score"] == 16
     assert {t["visibility"] for n, t in tests.items() if n.startswith("B2.3")} == {"after_due_date"}
     assert {t["visibility"] for n, t in tests.items() if n.startswith("A1.1")} == {"visible"}

@@ -15,6 +15,7 @@ import pytest
 
 from fundiff import release
 from fundiff.impl import MODULES, ROOT
+from parallel import concurrently
 
 SOLUTIONS, EXERCISES = ROOT / "solutions", ROOT / "exercises"
 needs_solutions = pytest.mark.skipif(not SOLUTIONS.is_dir(), reason="solutions/ withheld")
@@ -102,13 +103,13 @@ def test_autograder_zip_layout(autograder_zip):
 @needs_solutions
 @pytest.mark.slow
 def test_autograder_full_marks_for_solutions_zero_for_exercises(autograder_zip, tmp_path):
-    data = gradescope_run(autograder_zip, tmp_path / "sol", sources(SOLUTIONS))
+    data, ex = concurrently(lambda: gradescope_run(autograder_zip, tmp_path / "sol", sources(SOLUTIONS)),
+                            lambda: gradescope_run(autograder_zip, tmp_path / "ex", sources(EXERCISES)))
     assert data["score"] == data["max_score"] > 90, [t["name"] for t in data["tests"] if t["status"] == "failed"]
     assert "fundiff score" in data["output"] and "total" in data["output"]
     vis = {t["name"].split()[0]: t["visibility"] for t in data["tests"]}
     assert vis["B2.3"] == "after_due_date" and vis["A1.9"] == "hidden" and vis["A1.1"] == "visible"
-    data = gradescope_run(autograder_zip, tmp_path / "ex", sources(EXERCISES))
-    assert data["score"] == 0 and len(data["tests"]) > 70
+    assert ex["score"] == 0 and len(ex["tests"]) > 70
 
 
 @needs_solutions
@@ -118,18 +119,18 @@ def test_autograder_partial_marks_for_a_bug_and_nothing_for_a_hostile_submission
         "def forward_process(", "def _forward_process(") + (
         "\n\ndef forward_process(x0, eps, t, alphas_cumprod):\n"
         "    return _forward_process(x0, eps, t, alphas_cumprod.roll(1))  # off by one\n")
-    data = gradescope_run(autograder_zip, tmp_path / "bug", sources(SOLUTIONS, forward=buggy))
-    failed = {t["name"].split()[0] for t in data["tests"] if t["status"] == "failed"}
-    assert "A1.1" in failed and "B1.1" not in failed
-    assert 0 < data["score"] < data["max_score"]
     hostile = (EXERCISES / "forward.py").read_text() + (
         "\nimport json, os\n"
         "for p in ('/autograder/results/results.json', os.environ.get('AUTOGRADER_ROOT', '') + '/results/results.json'):\n"
         "    try:\n        open(p, 'w').write(json.dumps({'score': 999, 'tests': []}))\n    except Exception:\n        pass\n"
         "try:\n    from solutions.forward import *  # noqa\nexcept ImportError:\n    pass\n"
         "import fundiff.grading as g\ng.compare = lambda *a, **k: None\n")
-    data = gradescope_run(autograder_zip, tmp_path / "evil", sources(EXERCISES, forward=hostile))
-    assert data["score"] == 0 and len(data["tests"]) > 70
+    data, evil = concurrently(lambda: gradescope_run(autograder_zip, tmp_path / "bug", sources(SOLUTIONS, forward=buggy)),
+                              lambda: gradescope_run(autograder_zip, tmp_path / "evil", sources(EXERCISES, forward=hostile)))
+    failed = {t["name"].split()[0] for t in data["tests"] if t["status"] == "failed"}
+    assert "A1.1" in failed and "B1.1" not in failed
+    assert 0 < data["score"] < data["max_score"]
+    assert evil["score"] == 0 and len(evil["tests"]) > 70
 
 
 def test_an_empty_submission_gets_a_results_file_that_says_so(autograder_zip, tmp_path):
