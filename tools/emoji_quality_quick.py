@@ -2,6 +2,7 @@
 
     python tools/emoji_quality_quick.py a [MODEL_DIR]   # CFG samples of the 40 demo prompts (5 each), SDEdit of the photo (4 each)
     python tools/emoji_quality_quick.py b [MODEL_DIR]   # the anagram pairs of ANAGRAM_PAIRS[:6] and hybrids of HYBRID_PAIRS[:3], 20 each
+    (b1 / b2: the anagrams / the hybrids only, to run the halves of b at once)
 
 Each half runs on one torch thread; writes runs/q_a.json / runs/q_b.json and PNG grids in runs/
 (q_samples.png, q_sdedit.png, q_tricks.png).  The full run (10 / 20 per prompt) is tools/emoji_quality.sh."""
@@ -25,13 +26,13 @@ if half == "a":
     save_image(x.flatten(0, 1), "runs/q_sdedit.png", nrow=4, normalize=True, value_range=(-1, 1), padding=1)
     xs = [q.run(m, q.cfg(m, p, q.as_impl(None), 7.0), 5, k, q.as_impl(None)) for k, p in enumerate(q.DEMO_PROMPTS[:10])]
     save_image(torch.cat(xs), "runs/q_samples.png", nrow=5, normalize=True, value_range=(-1, 1), padding=1)
-elif half == "b":
+elif half in ("b", "b1", "b2"):  # b1: the anagrams only, b2: the hybrids only (two cores: both at once)
     xs, out["anagrams"], out["hybrids"] = [], [], []
-    for pair in q.ANAGRAM_PAIRS[:6]:
+    for pair in q.ANAGRAM_PAIRS[:6] if half != "b2" else ():
         r, x = q.anagram_reading(m, *pair, n=20); out["anagrams"].append(r); xs.append(x[:10]); print(r, flush=True)
-    for pair in q.HYBRID_PAIRS[:3]:
+    for pair in q.HYBRID_PAIRS[:3] if half != "b1" else ():
         r, x = q.hybrid_reading(m, *pair, n=20); out["hybrids"].append(r); xs.append(x[:10]); print(r, flush=True)
-    save_image(torch.cat(xs), "runs/q_tricks.png", nrow=10, normalize=True, value_range=(-1, 1), padding=1)
+    save_image(torch.cat(xs), f"runs/q_tricks{half[1:]}.png", nrow=10, normalize=True, value_range=(-1, 1), padding=1)
 else:
-    sys.exit("usage: python tools/emoji_quality_quick.py a|b [MODEL_DIR]")
+    sys.exit("usage: python tools/emoji_quality_quick.py a|b|b1|b2 [MODEL_DIR]")
 json.dump(out, open(f"runs/q_{half}.json", "w"), indent=1)

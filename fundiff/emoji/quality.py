@@ -113,8 +113,9 @@ def samples_accuracy(model, prompts=DEMO_PROMPTS, n: int = 10, gamma: float = 7.
 
 def anagram_reading(model, p1: str, p2: str, view: str, n: int = 20, gamma: float = 7.0, seed: int = 0,
                     impl=None, control: bool = True) -> dict:
-    """Shares of n anagrams read as p1 upright, as p2 through the view, and both; the control (unless
-    ``control`` is False): plain samples of p1 read as p2 through the same view."""
+    """Shares of n anagrams read as p1 upright, as p2 through the view, and both (top-1 over every
+    concept; ``pair_*``: p1's logit against p2's only); the controls (unless ``control`` is False):
+    plain samples of p1 read as p2 through the same view, top-1 and pairwise."""
     impl = as_impl(impl)
     f, inv = views(impl)[view]
     est = impl.guidance.anagram_estimator(cfg(model, p1, impl, gamma), cfg(model, p2, impl, gamma), f, inv)
@@ -127,7 +128,8 @@ def anagram_reading(model, p1: str, p2: str, view: str, n: int = 20, gamma: floa
             "pair_upright": float(pair_reads_first(x, c1, c2).float().mean()),
             "pair_through_view": float(pair_reads_first(f(x), c2, c1).float().mean()),
             "pair_both": float((pair_reads_first(x, c1, c2) & pair_reads_first(f(x), c2, c1)).float().mean()),
-            "control_plain_through_view": None if plain is None else float((classify(f(plain)) == c2).float().mean())}, x
+            "control_plain_through_view": None if plain is None else float((classify(f(plain)) == c2).float().mean()),
+            "control_pair_through_view": None if plain is None else float(pair_reads_first(f(plain), c2, c1).float().mean())}, x
 
 
 def hybrid_reading(model, p_far: str, p_near: str, n: int = 20, gamma: float = 7.0, seed: int = 0, impl=None,
@@ -152,7 +154,9 @@ def hybrid_reading(model, p_far: str, p_near: str, n: int = 20, gamma: float = 7
             "pair_both": float((pair_reads_first(down_up(x, far_size), cf, cn) & pair_reads_first(x, cn, cf))
                                .float().mean()),
             "control_plain_near_from_afar": None if plain is None else
-            float((classify(down_up(plain, far_size)) == cf).float().mean())}, x
+            float((classify(down_up(plain, far_size)) == cf).float().mean()),
+            "control_pair_near_from_afar": None if plain is None else
+            float(pair_reads_first(down_up(plain, far_size), cf, cn).float().mean())}, x
 
 
 #: Candidates of the pair search (:func:`search_pairs`): concepts whose CFG samples read as asked in
