@@ -4,8 +4,8 @@
     python tools/emoji_quality_quick.py b [MODEL_DIR]   # the anagram pairs of ANAGRAM_PAIRS[:6] and hybrids of HYBRID_PAIRS[:3], 20 each
     (b1 / b2: the anagrams / the hybrids only, to run the halves of b at once)
 
-Each half runs on one torch thread; writes runs/q_a.json / runs/q_b.json and PNG grids in runs/
-(q_samples.png, q_sdedit.png, q_tricks.png).  The full run (10 / 20 per prompt) is tools/emoji_quality.sh."""
+Each half runs on one torch thread; writes runs/q_HALF.json and PNG grids in runs/
+(q_samples.png, q_sdedit.png; q_tricks.png, q_tricks1.png or q_tricks2.png).  The full run (10 / 20 per prompt) is tools/emoji_quality.sh."""
 import json
 import sys
 

@@ -75,7 +75,7 @@ def page_meta(ctx: Ctx, total: float, argv: list[str]) -> list[str]:
         f"seed {ctx.seed} · device {e(str(ctx.device))} · "
         f"{fast_path_words(ctx.device) if ctx.fast else 'float32 throughout'}"
         f"{' · Part B trained from scratch (--train)' if ctx.args.train else ''}"
-        f"{' · quick (reduced) run' if ctx.quick else ''}{' · the course’s full sample counts (--full)' if ctx.args.full else ''}",
+        f"{' · quick (reduced) run' if ctx.quick else ''}{' · the course’s full sample counts (--full)' if ctx.full else ''}",
         *([f"Emoji pictures and the model trained on them: {e(EMOJI_CREDIT)}"] if ctx.args.model == "emoji" else []),
         f"Written {time.strftime('%Y-%m-%d %H:%M:%S')} in {total:.1f} s on {e(platform.machine())} "
         f"with {_threads()}, torch {e(torch.__version__)}.",
@@ -184,15 +184,16 @@ def parallel_split(args, sections: list[Section], device: torch.device):
     return part_a, part_b
 
 
-def _part_b_worker(argv: list[str], ids: list[str], numbers: dict, threads: int, fast: bool, results) -> None:
+def _part_b_worker(argv: list[str], ids: list[str], numbers: dict, threads: int, fast: bool, impl: str,
+                   device: str, results) -> None:
     """The second process of :func:`run_two_processes`: run the sections ``ids`` with ``threads``
-    torch threads and put each one's record on ``results`` (then None)."""
+    torch threads and put each one's record on ``results`` (then None).  ``fast``, ``impl`` and
+    ``device`` are the ones the first process resolved."""
     try:
         torch.set_num_threads(threads)
         args = parse_args(argv)
         args.fast = fast
-        device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        ctx = Ctx(args=args, out=Path(args.out), impl=load_impl(args.impl), device=device)
+        ctx = Ctx(args=args, out=Path(args.out), impl=load_impl(impl), device=torch.device(device))
         for sec in select_sections(ids):
             results.put(run_section(ctx, sec, numbers[sec.id], numbers["total"]))
     finally:
@@ -215,13 +216,15 @@ def run_two_processes(ctx: Ctx, argv: list[str], split, sections: list[Section],
     mp = multiprocessing.get_context("spawn")
     box = mp.Queue()
     child = mp.Process(target=_part_b_worker, name="fundiff-demo-part-b", daemon=True,
-                       args=(argv, [s.id for s in part_b], numbers, tb, ctx.args.fast, box))
+                       args=(argv, [s.id for s in part_b], numbers, tb, ctx.args.fast, str(ctx.impl.path),
+                             str(ctx.device), box))
     child.start()
     got: dict[str, dict] = {}
-    done = [False]
+    done = False
 
     def drain(block: bool) -> None:
-        while not done[0]:
+        nonlocal done
+        while not done:
             try:
                 r = box.get(timeout=1.0) if block else box.get_nowait()
             except queue_mod.Empty:
@@ -229,7 +232,7 @@ def run_two_processes(ctx: Ctx, argv: list[str], split, sections: list[Section],
                     continue
                 return
             if r is None:
-                done[0] = True
+                done = True
             else:
                 got[r["id"]] = r
                 on_result(sorted(got.values(), key=lambda x: order[x["id"]]))
@@ -307,18 +310,17 @@ def main(argv=None, started: float | None = None) -> int:
             show(results)
     total = time.perf_counter() - t_start
     write_page(out / "index.html", title, page_meta(ctx, total, argv), results, PARTS)
+    # CPU time: this process's, plus the second process's sections (it reports them itself)
+    cpu = time.process_time() - cpu_start + (sum(r["cpu_seconds"] for r in results if r["id"].startswith("B"))
+                                              if split else 0.0)
     timings = {
-        "total_s": round(total, 2), "processes": 2 if split else 1,
-        "cpu_s": round(time.process_time() - cpu_start + (sum(r["cpu_seconds"] for r in results
-                                                               if r["id"].startswith("B")) if split else 0.0), 1),
+        "total_s": round(total, 2), "processes": 2 if split else 1, "cpu_s": round(cpu, 1),
         "sections": {r["id"]: {"status": r["status"], "seconds": round(r["seconds"], 2),
                                "cpu_seconds": round(r["cpu_seconds"], 2)} for r in results},
         "fast": args.fast, "quick": args.quick, "full": args.full, "impl": str(impl.path), "threads": torch.get_num_threads(),
     }
     (out / "timings.json").write_text(json.dumps(timings, indent=1))
     counts = {k: sum(r["status"] == k for r in results) for k in ("ok", "partial", "missing", "error")}
-    cpu = time.process_time() - cpu_start + (sum(r["cpu_seconds"] for r in results if r["id"].startswith("B"))
-                                              if split else 0.0)
     target = (f"; target for the full default run: under {TARGET_S} s on 2 CPU cores"
               if len(sections) == len(SECTIONS) and not args.quick and not args.train and not args.full else "")
     print(f"total {total:.1f} s (CPU {cpu:.0f} s, {_threads()}{target}): {counts['ok']} ok, "

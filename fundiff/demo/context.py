@@ -50,6 +50,11 @@ class Ctx:
         return self.args.quick
 
     @property
+    def full(self) -> bool:
+        """--full: the course's sample counts where the default run shows fewer (to fit 180 s)."""
+        return self.args.full
+
+    @property
     def fast(self) -> bool:
         return self.args.fast
 

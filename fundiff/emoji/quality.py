@@ -93,6 +93,11 @@ def run(model, est, n: int, seed: int, impl) -> torch.Tensor:
     return x.float().cpu().clamp(-1, 1)
 
 
+def share(hits: torch.Tensor) -> float:
+    """The share of True in a (B,) bool tensor."""
+    return float(hits.float().mean())
+
+
 def pair_reads_first(x: torch.Tensor, c1: int, c2: int) -> torch.Tensor:
     """(B,) bool: the classifier's logit of concept c1 beats that of c2."""
     net, _ = load_classifier()
@@ -107,7 +112,7 @@ def samples_accuracy(model, prompts=DEMO_PROMPTS, n: int = 10, gamma: float = 7.
     out = {}
     for k, p in enumerate(prompts):
         x = run(model, cfg(model, p, impl, gamma), n, seed + k, impl)
-        out[p] = float((classify(x) == concept(p)).float().mean())
+        out[p] = share(classify(x) == concept(p))
     return {"per_prompt": out, "mean": sum(out.values()) / len(out), "n_per_prompt": n, "guidance_scale": gamma}
 
 
@@ -122,14 +127,13 @@ def anagram_reading(model, p1: str, p2: str, view: str, n: int = 20, gamma: floa
     x = run(model, est, n, seed, impl)
     c1, c2 = concept(p1), concept(p2)
     up, through = classify(x) == c1, classify(f(x)) == c2
-    plain = run(model, cfg(model, p1, impl, gamma), n, seed + 1, impl) if control else None
-    return {"pair": [p1, p2, view], "upright": float(up.float().mean()), "through_view": float(through.float().mean()),
-            "both": float((up & through).float().mean()),
-            "pair_upright": float(pair_reads_first(x, c1, c2).float().mean()),
-            "pair_through_view": float(pair_reads_first(f(x), c2, c1).float().mean()),
-            "pair_both": float((pair_reads_first(x, c1, c2) & pair_reads_first(f(x), c2, c1)).float().mean()),
-            "control_plain_through_view": None if plain is None else float((classify(f(plain)) == c2).float().mean()),
-            "control_pair_through_view": None if plain is None else float(pair_reads_first(f(plain), c2, c1).float().mean())}, x
+    pair_up, pair_through = pair_reads_first(x, c1, c2), pair_reads_first(f(x), c2, c1)
+    plain = f(run(model, cfg(model, p1, impl, gamma), n, seed + 1, impl)) if control else None
+    return {"pair": [p1, p2, view], "upright": share(up), "through_view": share(through), "both": share(up & through),
+            "pair_upright": share(pair_up), "pair_through_view": share(pair_through),
+            "pair_both": share(pair_up & pair_through),
+            "control_plain_through_view": None if plain is None else share(classify(plain) == c2),
+            "control_pair_through_view": None if plain is None else share(pair_reads_first(plain, c2, c1))}, x
 
 
 def hybrid_reading(model, p_far: str, p_near: str, n: int = 20, gamma: float = 7.0, seed: int = 0, impl=None,
@@ -144,19 +148,16 @@ def hybrid_reading(model, p_far: str, p_near: str, n: int = 20, gamma: float = 7
     est = impl.guidance.hybrid_estimator(cfg(model, p_far, impl, gamma), cfg(model, p_near, impl, gamma), **kw)
     x = run(model, est, n, seed, impl)
     cf, cn = concept(p_far), concept(p_near)
-    far, near = classify(down_up(x, far_size)) == cf, classify(x) == cn
+    afar = down_up(x, far_size)
+    far, near = classify(afar) == cf, classify(x) == cn
     blurred = classify(blur(x, torch.full((n,), 2.0))) == cf
-    plain = run(model, cfg(model, p_near, impl, gamma), n, seed + 1, impl) if control else None
-    return {"pair": [p_far, p_near], "sigma": sigma, "far": float(far.float().mean()), "blurred": float(blurred.float().mean()),
-            "near": float(near.float().mean()), "both": float((far & near).float().mean()),
-            "pair_far": float(pair_reads_first(down_up(x, far_size), cf, cn).float().mean()),
-            "pair_near": float(pair_reads_first(x, cn, cf).float().mean()),
-            "pair_both": float((pair_reads_first(down_up(x, far_size), cf, cn) & pair_reads_first(x, cn, cf))
-                               .float().mean()),
-            "control_plain_near_from_afar": None if plain is None else
-            float((classify(down_up(plain, far_size)) == cf).float().mean()),
-            "control_pair_near_from_afar": None if plain is None else
-            float(pair_reads_first(down_up(plain, far_size), cf, cn).float().mean())}, x
+    pair_far, pair_near = pair_reads_first(afar, cf, cn), pair_reads_first(x, cn, cf)
+    plain = down_up(run(model, cfg(model, p_near, impl, gamma), n, seed + 1, impl), far_size) if control else None
+    return {"pair": [p_far, p_near], "sigma": sigma, "far": share(far), "blurred": share(blurred),
+            "near": share(near), "both": share(far & near),
+            "pair_far": share(pair_far), "pair_near": share(pair_near), "pair_both": share(pair_far & pair_near),
+            "control_plain_near_from_afar": None if plain is None else share(classify(plain) == cf),
+            "control_pair_near_from_afar": None if plain is None else share(pair_reads_first(plain, cf, cn))}, x
 
 
 #: Candidates of the pair search (:func:`search_pairs`): concepts whose CFG samples read as asked in
@@ -198,7 +199,7 @@ def sdedit_reading(model, image, prompt: str = "a rocket ship", i_starts=I_START
         x = impl.guidance.sdedit(image.expand(n, -1, -1, -1).to(model.device), cfg(model, prompt, impl, gamma),
                                  impl.denoise.strided_timesteps(), i, model.alphas_cumprod, gen)
         x = x.float().cpu().clamp(-1, 1)
-        out[i] = float((classify(x) == concept(prompt)).float().mean())
+        out[i] = share(classify(x) == concept(prompt))
         xs.append(x)
     return {"prompt": prompt, "read_as_prompt": out, "n": n}, torch.stack(xs)
 
@@ -211,29 +212,30 @@ def main(argv=None) -> int:
     p.add_argument("--kind", default="flip", choices=["flip", "rotate180", "negate", "hybrid"],
                    help="search: the view of the anagrams searched, or 'hybrid'")
     p.add_argument("--n", type=int, default=None, help="samples per prompt / pair (default 10 / 20)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="first seed (default 0; search: 100, apart from the others)")
     p.add_argument("--impl", default=None)
     p.add_argument("--path", default=None, help="a model folder (default data/emoji)")
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--grid", default=None, help="write the pictures as a PNG grid here")
     a = p.parse_args(argv)
+    seed = 0 if a.seed is None else a.seed
     model = load_pretrained("emoji", **({"path": a.path} if a.path else {}))
     pics = []
     if a.what == "samples":
-        res = samples_accuracy(model, n=a.n or 10, seed=a.seed, impl=a.impl)
+        res = samples_accuracy(model, n=a.n or 10, seed=seed, impl=a.impl)
     elif a.what == "search":
-        res = search_pairs(model, a.kind, n=a.n or 6, seed=a.seed or 100, impl=a.impl)
+        res = search_pairs(model, a.kind, n=a.n or 6, seed=100 if a.seed is None else a.seed, impl=a.impl)
     elif a.what == "anagrams":
         res = []
         for p1, p2, v in ANAGRAM_PAIRS:
-            r, x = anagram_reading(model, p1, p2, v, n=a.n or 20, seed=a.seed, impl=a.impl)
+            r, x = anagram_reading(model, p1, p2, v, n=a.n or 20, seed=seed, impl=a.impl)
             res.append(r)
             pics.append(x)
             print(json.dumps(r), flush=True)
     elif a.what == "hybrids":
         res = []
         for p1, p2 in HYBRID_PAIRS:
-            r, x = hybrid_reading(model, p1, p2, n=a.n or 20, seed=a.seed, impl=a.impl)
+            r, x = hybrid_reading(model, p1, p2, n=a.n or 20, seed=seed, impl=a.impl)
             res.append(r)
             pics.append(x)
             print(json.dumps(r), flush=True)
@@ -241,7 +243,7 @@ def main(argv=None) -> int:
         from .images import IMAGES_DIR
 
         res, x = sdedit_reading(model, model.load_image(IMAGES_DIR / "photo_temple.png"), n=a.n or 10,
-                                seed=a.seed, impl=a.impl)
+                                seed=seed, impl=a.impl)
         pics = list(x)
     print(json.dumps(res, indent=1))
     if a.json:

@@ -67,14 +67,13 @@ The package, file by file:
                   tracing of the bf16 copy
     model.py      the wrapper (:class:`FastModel`) and the one call (:func:`fast_model`)
 """
-from . import precision as precision_module
 from .model import FastModel, fast_model
-from .precision import (CPU_DTYPE_ENV, Float32Conditioning, add_cli_flags, bf16_supported, cpu_bf16_speedup,
+from .precision import (BF16_MIN_SPEEDUP, CPU_DTYPE_ENV, Float32Conditioning, add_cli_flags, bf16_supported, cpu_bf16_speedup,
                         cpu_uses_bf16, default_enabled, fast_dtype, linear_float32, precision, settings)
 from .sampling import FusedConv, fuse_for_inference, prefers_channels_last
 from .training import CPUKernels, cat_channels_nhwc, conv_transpose_1x1_as_matmul, gelu_nhwc
 
 __all__ = ["fast_model", "precision", "fast_dtype", "bf16_supported", "cpu_bf16_speedup", "cpu_uses_bf16",
-           "CPU_DTYPE_ENV", "default_enabled", "add_cli_flags", "CPUKernels",
+           "CPU_DTYPE_ENV", "BF16_MIN_SPEEDUP", "default_enabled", "add_cli_flags", "CPUKernels",
            "Float32Conditioning", "linear_float32", "gelu_nhwc", "cat_channels_nhwc", "conv_transpose_1x1_as_matmul",
            "FastModel", "FusedConv", "fuse_for_inference", "prefers_channels_last", "settings"]

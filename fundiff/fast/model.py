@@ -120,35 +120,29 @@ class FastModel(nn.Module):
     TRACE_CACHE = 8  # call signatures kept
 
     def _traced_forward(self, args, kwargs):
-        """``unet(sample, timestep, class_labels=… or encoder_hidden_states=…, return_dict=False)`` of a
-        diffusers-style network on the CPU, run by its inference copy (bf16 where :func:`fast_dtype`
-        says so, else float32) traced and frozen with TorchScript
+        """``unet(sample, timestep, class_labels=…, return_dict=False)`` of a diffusers-style network on
+        the CPU, run by its inference copy (in :meth:`compute_dtype`) traced and frozen with TorchScript
         (``torch.jit.trace`` → ``freeze`` → ``optimize_for_inference``: no Python between the ~250 ops
         of a step, oneDNN weights packed once).  One trace per call signature (every shape and dtype,
         which is all that the network's Python branches depend on), rebuilt when the weights change.
         Returns None where it does not apply or tracing fails (then the eager fused copy runs)."""
-        if (self.device.type != "cpu" or self._trace_failed or len(args) != 2
-                or set(kwargs) - {"class_labels", "encoder_hidden_states", "return_dict"}
-                or {"class_labels", "encoder_hidden_states"} <= set(kwargs) or kwargs.get("return_dict", True)
+        if (self.device.type != "cpu" or self._trace_failed
+                or len(args) != 2 or set(kwargs) - {"class_labels", "return_dict"} or kwargs.get("return_dict", True)
                 or not hasattr(self.model, "config")):
             return None
         x, t = args
-        cond_name = "encoder_hidden_states" if "encoder_hidden_states" in kwargs else "class_labels"
-        cond = kwargs.get(cond_name)
+        labels = kwargs.get("class_labels")
         if not (isinstance(x, torch.Tensor) and x.ndim == 4 and x.is_floating_point()) or \
-                not (cond is None or isinstance(cond, torch.Tensor)):
+                not (labels is None or isinstance(labels, torch.Tensor)):
             return None
         t = t if isinstance(t, torch.Tensor) else torch.tensor(t)
-        dtype = self.compute_dtype()
-        if cond is not None and cond.is_floating_point():
-            cond = cond.to(dtype).contiguous()  # a prompt embedding: in the copy's dtype, like x
         sig = lambda a: None if a is None else (tuple(a.shape), a.dtype)  # noqa: E731
-        key = (self._weights_key(), sig(x), sig(t), cond_name, sig(cond))
+        key = (self._weights_key(), sig(x), sig(t), sig(labels))
         traced = self._traced.get(key)
-        xb = x.to(dtype).contiguous()
+        xb = x.to(self.compute_dtype()).contiguous()
         if traced is None:
             try:
-                traced = trace_frozen(self.inference_model(), xb, t, cond, cond_name)
+                traced = trace_frozen(self.inference_model(), xb, t, labels)
             except Exception as err:  # noqa: BLE001 - any failure: the eager path
                 import warnings
 
@@ -160,7 +154,7 @@ class FastModel(nn.Module):
             while len(self._traced) >= self.TRACE_CACHE:
                 self._traced.pop(next(iter(self._traced)))  # the oldest signature
             self._traced[key] = traced
-        out = traced(xb, t) if cond is None else traced(xb, t, cond)
+        out = traced(xb, t) if labels is None else traced(xb, t, labels)
         return (out.float(),)
 
     # -- forward -----------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from torch.overrides import TorchFunctionMode
 
 from .training import CPUKernels
 
-__all__ = ["bf16_supported", "cpu_bf16_speedup", "cpu_uses_bf16", "CPU_DTYPE_ENV", "fast_dtype", "default_enabled", "add_cli_flags", "precision", "linear_float32",
-           "Float32Conditioning", "settings"]
+__all__ = ["bf16_supported", "cpu_bf16_speedup", "cpu_uses_bf16", "CPU_DTYPE_ENV", "BF16_MIN_SPEEDUP", "fast_dtype",
+           "default_enabled", "add_cli_flags", "precision", "linear_float32", "Float32Conditioning", "settings"]
 
 
 @lru_cache(maxsize=None)

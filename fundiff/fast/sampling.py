@@ -38,8 +38,9 @@ def _bn_scale_shift(bn: nn.BatchNorm2d):
 
 class FusedConv(nn.Module):
     """Conv2d or ConvTranspose2d (B, i, H, W) → (B, o, H', W'), with an eval-mode BatchNorm2d folded
-    into its weight and bias and an optional activation (GELU, ReLU, SiLU) as a post-op: on a CPU with
-    oneDNN (float32, or native bfloat16 under autocast) one oneDNN call, elsewhere ``F.conv2d``/``F.conv_transpose2d`` + the activation.
+    into its weight and bias and an optional activation (GELU, ReLU, SiLU) as a post-op: on a CPU one
+    oneDNN call (float32, or bfloat16 under autocast where native), elsewhere
+    ``F.conv2d``/``F.conv_transpose2d`` + the activation.
     Inference only (no autograd through the oneDNN call)."""
 
     def __init__(self, conv: nn.Module, bn: nn.BatchNorm2d | None = None, act: nn.Module | None = None):
@@ -153,28 +154,27 @@ def fuse_for_inference(model: nn.Module, channels_last: bool = True) -> tuple[nn
 # ---------------------------------------------------------------------------------------------
 
 class _SampleOnly(nn.Module):
-    """net(sample, timestep[, **{cond_name: cond}]) → the predicted tensor (for tracing); cond_name is
-    None, "class_labels" (the bundled model) or "encoder_hidden_states" (the emoji model, IF)."""
+    """net(sample, timestep[, class_labels]) → the predicted tensor (for tracing)."""
 
-    def __init__(self, net: nn.Module, cond_name: str | None):
+    def __init__(self, net: nn.Module, with_labels: bool):
         super().__init__()
-        self.net, self.cond_name = net, cond_name
+        self.net, self.with_labels = net, with_labels
 
-    def forward(self, x, t, cond=None):
-        if self.cond_name is not None:
-            return self.net(x, t, **{self.cond_name: cond}, return_dict=False)[0]
+    def forward(self, x, t, labels=None):
+        if self.with_labels:
+            return self.net(x, t, class_labels=labels, return_dict=False)[0]
         return self.net(x, t, return_dict=False)[0]
 
 
-def trace_frozen(net: nn.Module, x, t, cond=None, cond_name: str | None = "class_labels"):
-    """``net`` (eval, weights in the compute dtype) traced on these example inputs (``cond`` passed as
-    the keyword ``cond_name``), frozen and optimized for inference."""
+def trace_frozen(net: nn.Module, x, t, labels=None):
+    """``net`` (eval, weights in its compute dtype) traced on these example inputs, frozen and
+    optimized for inference."""
     import warnings
 
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TorchScript's deprecation notes; the TracerWarnings are about
         # shape-dependent branches, fixed by tracing once per input signature
-        wrapper = _SampleOnly(net, cond_name if cond is not None else None).eval()
-        example = (x, t) if cond is None else (x, t, cond)
+        wrapper = _SampleOnly(net, labels is not None).eval()
+        example = (x, t) if labels is None else (x, t, labels)
         traced = torch.jit.trace(wrapper, example, check_trace=False)
         return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))

@@ -45,7 +45,7 @@ def sec_a0(ctx: Ctx):
     """§0: samples of each prompt with the model's own DDPM sampler at each num_inference_steps, and
     a check of the student's denoise.inference_timesteps against the timesteps it visited."""
     plan, model = ctx.plan, ctx.model
-    n = 2 if ctx.quick else plan["a0_per_prompt"] if ctx.args.full else plan.get("a0_per_prompt_default", plan["a0_per_prompt"])
+    n = 2 if ctx.quick else plan["a0_per_prompt"] if ctx.full else plan.get("a0_per_prompt_default", plan["a0_per_prompt"])
     steps_list = plan["a0_steps"][:1] if ctx.quick else plan["a0_steps"]
     rows, cols = [], []
     for steps in steps_list:

@@ -39,15 +39,11 @@ def sec_b22(ctx: Ctx):
     loss_curve(ctx, "time", "§2.2 time-conditioned UNet (D = 64)")
 
 
-#: Samples per epoch shown: (default run, --full = the course's counts).  A T = 300 sample of the
-#: class model with CFG costs 600 UNet passes, ~1.8 s of a 2-core CPU, so the course's 4 per digit
-#: after each of two epochs (80 samples, ~140 s) alone would overrun the demo's 180 s.
-TIME_SAMPLES = {"default": 10, "full": 20}
-CLASS_PER_DIGIT = {"default": (1, 2), "full": (4, 4)}  # (earlier epochs, the last epoch)
-
-
-def run_size(ctx: Ctx) -> str:
-    return "full" if getattr(ctx.args, "full", False) else "default"
+#: Samples shown per epoch (default run, --full = the course's counts).  A T = 300 sample of the class
+#: model with CFG costs 600 UNet passes, ~1.8 s of a 2-core CPU, so the course's 4 per digit after
+#: each of two epochs (80 samples, ~140 s) alone would overrun the demo's 180 s.
+TIME_SAMPLES, TIME_SAMPLES_FULL = 10, 20
+CLASS_PER_DIGIT, CLASS_PER_DIGIT_FULL = (1, 2), (4, 4)  # (earlier epochs, the last epoch)
 
 
 def show_ddpm_samples(ctx: Ctx, kind: str, epoch: int, n: int, what: str, c=None, guidance: float = 5.0):
@@ -62,7 +58,7 @@ def show_ddpm_samples(ctx: Ctx, kind: str, epoch: int, n: int, what: str, c=None
 
 def sec_b23(ctx: Ctx):
     """§2.3: DDPM samples of the time-conditioned UNet after each epoch shown (grid and GIF)."""
-    n = 10 if ctx.quick else TIME_SAMPLES[run_size(ctx)]
+    n = 10 if ctx.quick else TIME_SAMPLES_FULL if ctx.full else TIME_SAMPLES
     for epoch in epochs_of(ctx, "time"):
         ctx.part(show_ddpm_samples, ctx, "time", epoch, n,
                  f"{n} DDPM samples of the time-conditioned UNet (your train.ddpm_sample, x_T ~ N(0, I) down to t = 0)")
@@ -71,14 +67,15 @@ def sec_b23(ctx: Ctx):
 def sec_b25(ctx: Ctx):
     """§2.5: samples of every digit from the class-conditioned UNet with classifier-free guidance γ = 5
     (grid and GIF per epoch), after its loss curve."""
-    earlier, last = (1, 1) if ctx.quick else CLASS_PER_DIGIT[run_size(ctx)]
+    earlier, last = (1, 1) if ctx.quick else CLASS_PER_DIGIT_FULL if ctx.full else CLASS_PER_DIGIT
     gamma = 5.0
     ctx.part(loss_curve, ctx, "class", "§2.4 class-conditioned UNet (D = 64)")
     epochs = epochs_of(ctx, "class")
     for epoch in epochs:
         per = last if epoch == epochs[-1] else earlier
         c = F.one_hot(torch.arange(10).repeat(per), 10).float()
-        more = "" if per == 4 or ctx.quick else " (--full shows the course's 4 per digit)"
+        full = CLASS_PER_DIGIT_FULL[-1]
+        more = "" if per == full or ctx.quick else f" (--full shows the course's {full} per digit)"
         ctx.part(show_ddpm_samples, ctx, "class", epoch, len(c),
                  f"{per} sample{'s' if per > 1 else ''} of every digit (columns 0–9) with classifier-free guidance "
                  f"γ = {gamma:g}{more} (your train.ddpm_sample / cfg_noise)", c=c, guidance=gamma)
