@@ -5,6 +5,7 @@ Ungraded tests of the package itself; training runs use a tiny UNet (``--tiny``)
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -224,9 +225,7 @@ def test_focus_pictures_are_the_prompts_concepts():
     f = etrain.focus_pictures(d["labels"])
     got = {int(d["labels"][i]) for i in f}
     assert quality.concept("a rocket ship") in got and quality.concept("lion face") in got
-    assert got == {quality.concept(p) for p in quality.DEMO_PROMPTS} | {
-        quality.concept(p) for pair in quality.ANAGRAM_PAIRS for p in pair[:2]} | {
-        quality.concept(p) for pair in quality.HYBRID_PAIRS for p in pair}
+    assert got == {quality.concept(p) for p in (*quality.DEMO_PROMPTS, *quality.FOCUS_PROMPTS)}
     # share 0 draws what randint draws; share 1 draws only focus pictures; 0.5 about half
     g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
     assert torch.equal(etrain.draw_pictures(1082, f, 0.0, 64, g1), torch.randint(0, 1082, (64,), generator=g2))
@@ -344,3 +343,66 @@ def test_classifier_reads_the_pictures_it_learned():
     assert (classifier.classify(x) == y).float().mean() > 0.9
     with pytest.raises(ValueError, match=r"\(B, 3, 32, 32\)"):
         classifier.classify(torch.zeros(1, 1, 28, 28))
+
+
+def test_the_quality_views_invert():
+    """every anagram view of the quality run maps back with its inverse (rotate90 needs rotate270)"""
+    from fundiff.emoji import quality
+
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for name, (view, inverse) in quality.views(quality.as_impl("solutions")).items():
+        assert not torch.equal(view(x), x), name
+        assert torch.equal((inverse or view)(view(x)), x), name
+
+
+@pytest.mark.skipif(not (concepts.EMOJI_DIR / "classifier.safetensors").is_file(), reason="classifier not trained")
+def test_lookalike_pairs_rhyme_through_the_view_and_are_no_synonyms_twins_or_faces():
+    """lookalike_pairs ranks pairs by min(R_v[a, b], R_v⁻¹[b, a]) and leaves out near-synonyms, mirror
+    twins and faces; soft_readings' rows are distributions"""
+    from fundiff.emoji import quality
+    from fundiff.emoji.classifier import load_classifier
+
+    impl = quality.as_impl("solutions")
+    view, inverse = quality.views(impl)["rotate90"]
+    r0, rv, rinv = quality.soft_readings(), quality.soft_readings(view), quality.soft_readings(inverse)
+    assert torch.allclose(r0.sum(1), torch.ones(len(r0)), atol=1e-4)
+    assert float(r0.diagonal().mean()) > 0.6 and float(rv.diagonal().mean()) < float(r0.diagonal().mean())
+    _, names = load_classifier()
+    idx = {n: i for i, n in enumerate(names)}
+    d = concepts.load_subset()
+    pairs = quality.lookalike_pairs("rotate90", k=12, impl=impl)
+    assert len(pairs) == 12 and all(v == "rotate90" for *_, v in pairs)
+    scores = []
+    for a, b, _ in pairs:
+        i, j = idx[a], idx[b]
+        assert i != j and r0[i, j] + r0[j, i] <= 0.05 and rv[i, j] <= 0.5, (a, b)
+        for c in (i, j):
+            assert {str(d["categories"][c]), str(d["subcategories"][c])}.isdisjoint(quality.LOOKALIKE_SKIP), (a, b)
+        scores.append(float(torch.minimum(rv[i, j], rinv[j, i])))
+    assert scores == sorted(scores, reverse=True) and scores[-1] > 0
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["hybrids", "--pairs", "sunflower|lion face|x"], r"--pairs .*expected 'FAR\|NEAR' pairs"),
+    (["hybrids", "--sigma", "0"], r"--sigma 0.0: expected a finite number"),
+    (["hybrids", "--gamma-near", "nan"], r"--gamma-near nan: expected a finite number"),
+    (["search", "--k", "0"], r"--k 0: expected a positive integer"),
+    (["samples", "--n", "-1"], r"--n -1: expected a positive integer"),
+])
+def test_quality_command_refuses_bad_arguments(args, msg, capsys):
+    from fundiff.emoji import quality
+
+    with pytest.raises(SystemExit) as e:
+        quality.main(args)
+    assert e.value.code == 2
+    assert re.search(msg, capsys.readouterr().err)
+
+
+def test_margin_subtracts_the_largest_top1_control():
+    """the search ranks a trick by 'both' less its largest top-1 control; pairwise controls do not count"""
+    from fundiff.emoji.quality import margin
+
+    r = {"both": 0.9, "control_plain_through_view": 0.1, "control_pair_through_view": 0.9,
+         "control_p2_turned_back": 0.5, "control_pair_p2_turned_back": 1.0}
+    assert margin(r) == pytest.approx(0.4)
+    assert margin({"both": 0.5, "control_plain_near_from_afar": None}) == 0.5

@@ -1,12 +1,15 @@
 """The emoji quality run quoted in the closing note (issue 12), in two halves for two cores:
 
     python tools/emoji_quality_quick.py a [MODEL_DIR]   # CFG samples of the 40 demo prompts (5 each), SDEdit of the photo (4 each)
-    python tools/emoji_quality_quick.py b [MODEL_DIR]   # the anagram pairs of ANAGRAM_PAIRS[:6] and hybrids of HYBRID_PAIRS[:3], 20 each
-    (b1 / b2: the anagrams / the hybrids only, to run the halves of b at once)
+    python tools/emoji_quality_quick.py b [MODEL_DIR]   # the anagram pairs of ANAGRAM_PAIRS[:7] and hybrids of HYBRID_PAIRS[:3], 20 each
+    (b1 / b2: the anagrams / the hybrids only, to run the halves of b at once; PAIRS=LO:HI: the anagram pairs
+    ANAGRAM_PAIRS[LO:HI] only, e.g. PAIRS=0:4 and PAIRS=4:7 in two processes.  The anagram grid shows
+    each pair's samples as they are, then through the view)
 
 Each half runs on one torch thread; writes runs/q_HALF.json and PNG grids in runs/
 (q_samples.png, q_sdedit.png; q_tricks.png, q_tricks1.png or q_tricks2.png).  The full run (10 / 20 per prompt) is tools/emoji_quality.sh."""
 import json
+import os
 import sys
 
 import torch
@@ -28,11 +31,13 @@ if half == "a":
     save_image(torch.cat(xs), "runs/q_samples.png", nrow=5, normalize=True, value_range=(-1, 1), padding=1)
 elif half in ("b", "b1", "b2"):  # b1: the anagrams only, b2: the hybrids only (two cores: both at once)
     xs, out["anagrams"], out["hybrids"] = [], [], []
-    for pair in q.ANAGRAM_PAIRS[:6] if half != "b2" else ():
-        r, x = q.anagram_reading(m, *pair, n=20); out["anagrams"].append(r); xs.append(x[:10]); print(r, flush=True)
+    lo, hi = map(int, os.environ.get("PAIRS", "0:7").split(":"))  # PAIRS=0:4 / 4:7: the pairs in two processes
+    for pair in q.ANAGRAM_PAIRS[lo:hi] if half != "b2" else ():
+        r, x = q.anagram_reading(m, *pair, n=20); out["anagrams"].append(r); print(r, flush=True)
+        xs += [x[:10], q.views(q.as_impl(None))[pair[2]][0](x[:10])]  # as it is, then through the view
     for pair in q.HYBRID_PAIRS[:3] if half != "b1" else ():
         r, x = q.hybrid_reading(m, *pair, n=20); out["hybrids"].append(r); xs.append(x[:10]); print(r, flush=True)
-    save_image(torch.cat(xs), f"runs/q_tricks{half[1:]}.png", nrow=10, normalize=True, value_range=(-1, 1), padding=1)
+    save_image(torch.cat(xs), f"runs/q_tricks{half[1:]}{os.environ.get('PAIRS', '').replace(':', '-')}.png", nrow=10, normalize=True, value_range=(-1, 1), padding=1)
 else:
     sys.exit("usage: python tools/emoji_quality_quick.py a|b|b1|b2 [MODEL_DIR]")
-json.dump(out, open(f"runs/q_{half}.json", "w"), indent=1)
+json.dump(out, open(f"runs/q_{half}{os.environ.get('PAIRS', '').replace(':', '-')}.json", "w"), indent=1)

@@ -4,7 +4,8 @@
     python -m fundiff.emoji.quality anagrams   # anagram pairs: prompt 1 upright, prompt 2 through the view
     python -m fundiff.emoji.quality hybrids    # hybrid pairs: prompt 1 from afar, prompt 2 up close
     python -m fundiff.emoji.quality sdedit     # the photo edited into "a rocket ship" at each i_start
-    python -m fundiff.emoji.quality search --kind flip|hybrid   # which pairs of SEARCH_GROUPS work (other seeds)
+    python -m fundiff.emoji.quality search --kind flip|rotate90|…   # which lookalike pairs work as anagrams (other seeds)
+    python -m fundiff.emoji.quality search --kind hybrid       # which pairs of SEARCH_GROUPS work as hybrids
 
 Every sample is made with the Part A loop of an implementation (``--impl``, default solutions/):
 CFG at γ = 7 against "", strided timesteps 990, 960, …, 0.  "Reads as p" = the classifier's top-1
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from functools import lru_cache
 
@@ -34,18 +36,24 @@ DEMO_PROMPTS = (
     "airplane", "sailboat", "volcano", "guitar", "ghost", "robot face", "jack-o-lantern", "christmas tree",
     "hamburger", "slice of pizza", "crown", "pig face", "tiger face", "cherry blossom",
 )
-#: Visual-anagram pairs (prompt upright, prompt through the view, view name).
+#: Visual-anagram pairs (prompt upright, prompt through the view, view name).  The first six were
+#: found by ``python -m fundiff.emoji.quality search --kind flip|rotate180|rotate90`` (the 40 best
+#: :func:`lookalike_pairs` of each view, seeds 100-105, weights at step 18,111): they read both ways
+#: to the classifier, but most are one drawing that reads as the other emoji when turned (the
+#: turned-back control of :func:`anagram_reading`; data/emoji/README.md).  Then the course's own pair
+#: and earlier hand-picked ones, which read as one prompt (the model draws templates).
 ANAGRAM_PAIRS = (
+    ("dolphin", "water wave", "flip"),
+    ("basketball and hoop", "jack-o-lantern", "rotate90"),
+    ("flamingo", "tokyo tower", "rotate180"),
+    ("shamrock", "cactus", "rotate90"),
+    ("christmas tree", "pineapple", "flip"),
+    ("mango", "strawberry", "rotate90"),
     ("an oil painting of an old man", "an oil painting of people around a campfire", "flip"),
+    ("microbe", "leafy green", "flip"),
     ("a rocket ship", "a pencil", "flip"),
-    ("snow-capped mountain", "water wave", "flip"),
-    ("red apple", "cat face", "flip"),
-    ("tiger face", "red apple", "flip"),    # found by search_pairs (seeds 100-105, step 13,000)
-    ("lion face", "tiger face", "flip"),    # likewise
-    ("dog face", "lion face", "flip"),
-    ("christmas tree", "palm tree", "flip"),
-    ("sunflower", "lion face", "rotate180"),
-    ("ghost", "snowman", "negate"),
+    ("tiger face", "red apple", "flip"),
+    ("lion face", "tiger face", "flip"),
 )
 #: Hybrid pairs (prompt seen from afar = low frequencies, prompt up close = high frequencies).
 HYBRID_PAIRS = (
@@ -57,6 +65,9 @@ HYBRID_PAIRS = (
     ("watermelon", "turtle"),
 )
 I_STARTS = (1, 3, 5, 7, 10, 20)
+#: The prompts beyond DEMO_PROMPTS whose pictures the shipped model's training drew more often
+#: (``--focus``; :func:`fundiff.emoji.train.focus_pictures`): those of the pairs measured then.
+FOCUS_PROMPTS = ("snow-capped mountain", "water wave", "dog face", "fire", "older man")
 
 
 @lru_cache(maxsize=1)
@@ -77,7 +88,8 @@ def concept(prompt: str) -> int:
 def views(impl):
     """{name: (view, inverse)} of the anagram views, from the implementation's guidance module."""
     g = impl.guidance
-    return {"flip": (g.flip_upside_down, None), "rotate180": (g.rotate180, None), "negate": (g.negate, None)}
+    return {"flip": (g.flip_upside_down, None), "rotate180": (g.rotate180, None), "rotate90": (g.rotate90, g.rotate270),
+            "negate": (g.negate, None)}
 
 
 def cfg(model, prompt: str, impl, gamma: float):
@@ -120,7 +132,9 @@ def anagram_reading(model, p1: str, p2: str, view: str, n: int = 20, gamma: floa
                     impl=None, control: bool = True) -> dict:
     """Shares of n anagrams read as p1 upright, as p2 through the view, and both (top-1 over every
     concept; ``pair_*``: p1's logit against p2's only); the controls (unless ``control`` is False):
-    plain samples of p1 read as p2 through the same view, top-1 and pairwise."""
+    plain samples of p1 read as p2 through the same view (is the view alone enough?), and plain
+    samples of p2 read as p1 through the inverse view (is the "anagram" just p2 turned round, a
+    drawing the classifier misreads when turned?), top-1 and pairwise."""
     impl = as_impl(impl)
     f, inv = views(impl)[view]
     est = impl.guidance.anagram_estimator(cfg(model, p1, impl, gamma), cfg(model, p2, impl, gamma), f, inv)
@@ -129,39 +143,48 @@ def anagram_reading(model, p1: str, p2: str, view: str, n: int = 20, gamma: floa
     up, through = classify(x) == c1, classify(f(x)) == c2
     pair_up, pair_through = pair_reads_first(x, c1, c2), pair_reads_first(f(x), c2, c1)
     plain = f(run(model, cfg(model, p1, impl, gamma), n, seed + 1, impl)) if control else None
+    turned = (inv or f)(run(model, cfg(model, p2, impl, gamma), n, seed + 2, impl)) if control else None
     return {"pair": [p1, p2, view], "upright": share(up), "through_view": share(through), "both": share(up & through),
             "pair_upright": share(pair_up), "pair_through_view": share(pair_through),
             "pair_both": share(pair_up & pair_through),
             "control_plain_through_view": None if plain is None else share(classify(plain) == c2),
-            "control_pair_through_view": None if plain is None else share(pair_reads_first(plain, c2, c1))}, x
+            "control_pair_through_view": None if plain is None else share(pair_reads_first(plain, c2, c1)),
+            "control_p2_turned_back": None if turned is None else share(classify(turned) == c1),
+            "control_pair_p2_turned_back": None if turned is None else share(pair_reads_first(turned, c1, c2))}, x
 
 
 def hybrid_reading(model, p_far: str, p_near: str, n: int = 20, gamma: float = 7.0, seed: int = 0, impl=None,
-                   far_size: int = 8, control: bool = True, sigma: float | None = None) -> dict:
+                   far_size: int = 8, control: bool = True, sigma: float | None = None,
+                   gamma_near: float | None = None) -> dict:
     """Shares of n hybrids read as p_far when seen from afar (area-downsampled to ``far_size`` px and
     back; also a σ = 2 blur) and as p_near at full size; the control: plain samples of p_near seen from afar.
-    ``sigma``: the hybrid's Gaussian (kernel 2·⌊3σ⌉ + 1); None: the estimator's default for the size."""
+    ``sigma``: the hybrid's Gaussian (kernel 2·⌊3σ⌉ + 1); None: the estimator's default for the size.
+    ``gamma`` is p_far's CFG scale, ``gamma_near`` p_near's (None: ``gamma``, the course's one scale)."""
     from .classifier import blur
 
     impl = as_impl(impl)
     kw = {} if sigma is None else {"kernel_size": 2 * int(3 * sigma + 0.5) + 1, "sigma": sigma}
-    est = impl.guidance.hybrid_estimator(cfg(model, p_far, impl, gamma), cfg(model, p_near, impl, gamma), **kw)
+    g_near = gamma if gamma_near is None else gamma_near
+    est = impl.guidance.hybrid_estimator(cfg(model, p_far, impl, gamma), cfg(model, p_near, impl, g_near), **kw)
     x = run(model, est, n, seed, impl)
     cf, cn = concept(p_far), concept(p_near)
     afar = down_up(x, far_size)
     far, near = classify(afar) == cf, classify(x) == cn
     blurred = classify(blur(x, torch.full((n,), 2.0))) == cf
     pair_far, pair_near = pair_reads_first(afar, cf, cn), pair_reads_first(x, cn, cf)
-    plain = down_up(run(model, cfg(model, p_near, impl, gamma), n, seed + 1, impl), far_size) if control else None
-    return {"pair": [p_far, p_near], "sigma": sigma, "far": share(far), "blurred": share(blurred),
+    plain = down_up(run(model, cfg(model, p_near, impl, g_near), n, seed + 1, impl), far_size) if control else None
+    return {"pair": [p_far, p_near], "sigma": sigma, "gamma": [gamma, g_near], "far": share(far), "blurred": share(blurred),
             "near": share(near), "both": share(far & near),
             "pair_far": share(pair_far), "pair_near": share(pair_near), "pair_both": share(pair_far & pair_near),
             "control_plain_near_from_afar": None if plain is None else share(classify(plain) == cf),
             "control_pair_near_from_afar": None if plain is None else share(pair_reads_first(plain, cf, cn))}, x
 
 
-#: Candidates of the pair search (:func:`search_pairs`): concepts whose CFG samples read as asked in
-#: ≥ 80 % (step 13,000), grouped by outline, so that a pair's two drawings can share one silhouette.
+#: (Sub)categories left out of :func:`lookalike_pairs`: the faces and people, which the classifier
+#: tells apart by small details, so any two of them "look alike" through any view.
+LOOKALIKE_SKIP = ("Smileys & Emotion", "person")
+#: Candidates of the hybrid search (:func:`search_pairs` with kind 'hybrid'): concepts whose CFG
+#: samples read as asked in ≥ 80 % (step 13,000), grouped by outline.
 SEARCH_GROUPS = {
     "round": ("lion face", "tiger face", "jack-o-lantern", "skull", "hamburger", "red apple", "sunflower",
               "robot face"),
@@ -169,24 +192,75 @@ SEARCH_GROUPS = {
 }
 
 
-def search_pairs(model, kind: str, n: int = 6, seed: int = 100, groups=None, impl=None, log=print) -> list[dict]:
-    """Every ordered pair within each group of :data:`SEARCH_GROUPS` as an anagram (``kind`` 'flip',
-    'rotate180' or 'negate') or a hybrid (``kind`` 'hybrid'), ``n`` samples each on seeds from ``seed``
-    (keep them apart from the seeds a final measurement uses), sorted by the share read as both
-    prompts (top-1 'both', then pairwise 'pair_both')."""
+@torch.no_grad()
+def soft_readings(view=None) -> torch.Tensor:
+    """R (K, K): R[a, b] = the classifier's mean probability of concept b over the shipped pictures of
+    concept a seen through ``view`` (a function of (N, 3, 32, 32); None: as they are).  Rows sum to 1."""
+    from .classifier import pictures
+
+    x, y, names = pictures()
+    net, _ = load_classifier()
+    p = torch.cat([net(c if view is None else view(c)).softmax(1) for c in x.split(256)])
+    k = len(names)
+    return torch.zeros(k, k).index_add_(0, y, p) / torch.bincount(y, minlength=k).clamp(min=1)[:, None]
+
+
+def lookalike_pairs(view_name: str, k: int = 40, impl=None, synonym: float = 0.05,
+                    trivial: float = 0.5) -> list[tuple[str, str, str]]:
+    """Anagram candidates (a, b, view_name): concepts whose shipped pictures look alike through the view,
+    both ways round, best first:
+
+        score(a, b) = min(R_v[a, b], R_v⁻¹[b, a]),   R_v = soft_readings(view), R_v⁻¹ = soft_readings(inverse)
+
+    (a seen through the view reads a little as b, and b seen through the inverse a little as a).  Left
+    out: pairs that read as each other as they are (R[a, b] + R[b, a] > ``synonym``: near-synonyms),
+    pairs where a through the view already reads as b (R_v[a, b] > ``trivial``: mirror twins such as
+    the waxing and waning moons, no trick needed), and the (sub)categories of :data:`LOOKALIKE_SKIP`.  This is how illusion artists pick a pair: two
+    things whose outlines already rhyme under the view; the trick has to do the rest."""
+    impl = as_impl(impl)
+    f, inv = views(impl)[view_name]
+    d = load_subset()
+    names = [str(n) for n in d["names"]]
+    r0, rv, rinv = soft_readings(), soft_readings(f), soft_readings(inv or f)
+    score = torch.minimum(rv, rinv.T)
+    keep = torch.tensor([str(c) not in LOOKALIKE_SKIP and str(s) not in LOOKALIKE_SKIP
+                         for c, s in zip(d["categories"], d["subcategories"])])
+    score[~keep] = 0
+    score[:, ~keep] = 0
+    score[((r0 + r0.T) > synonym) | (rv > trivial)] = 0
+    score.fill_diagonal_(0)
+    vals, idx = score.flatten().topk(k)
+    return [(names[i // len(names)], names[i % len(names)], view_name) for v, i in zip(vals.tolist(), idx.tolist()) if v > 0]
+
+
+def search_pairs(model, kind: str, n: int = 6, seed: int = 100, pairs=None, k: int = 40, impl=None,
+                 log=print) -> list[dict]:
+    """Try candidate pairs as anagrams (``kind`` a view of :func:`views`: the ``k`` best of
+    :func:`lookalike_pairs`) or as hybrids (``kind`` 'hybrid': every ordered pair within each group of
+    :data:`SEARCH_GROUPS`), ``n`` samples each on seeds from ``seed`` (keep them apart from the seeds a
+    final measurement uses), with the controls; sorted by :func:`margin` (then pairwise 'pair_both').
+    ``pairs``: the candidates instead ((a, b) or (a, b, view))."""
+    if pairs is None:
+        if kind == "hybrid":
+            pairs = [(a, b) for g in SEARCH_GROUPS.values() for a in g for b in g if a != b]
+        else:
+            pairs = lookalike_pairs(kind, k=k, impl=impl)
     out = []
-    for group in (groups or SEARCH_GROUPS).values():
-        for a in group:
-            for b in group:
-                if a == b:
-                    continue
-                if kind == "hybrid":
-                    r, _ = hybrid_reading(model, a, b, n=n, seed=seed, impl=impl, control=False)
-                else:
-                    r, _ = anagram_reading(model, a, b, kind, n=n, seed=seed, impl=impl, control=False)
-                log(json.dumps(r))
-                out.append(r)
-    return sorted(out, key=lambda r: (-r["both"], -r["pair_both"]))
+    for pair in pairs:
+        if kind == "hybrid":
+            r, _ = hybrid_reading(model, *pair[:2], n=n, seed=seed, impl=impl)
+        else:
+            r, _ = anagram_reading(model, *pair[:2], pair[2] if len(pair) > 2 else kind, n=n, seed=seed, impl=impl)
+        log(json.dumps(r))
+        out.append(r)
+    return sorted(out, key=lambda r: (-margin(r), -r["pair_both"]))
+
+
+def margin(r: dict) -> float:
+    """How much better than its controls a trick reads: the top-1 'both' share less the largest top-1
+    control share of the reading ``r`` (:func:`anagram_reading` or :func:`hybrid_reading`)."""
+    controls = [v for k, v in r.items() if k.startswith("control_") and "pair" not in k and v is not None]
+    return r["both"] - max(controls, default=0.0)
 
 
 def sdedit_reading(model, image, prompt: str = "a rocket ship", i_starts=I_STARTS, n: int = 10, gamma: float = 7.0,
@@ -209,33 +283,50 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m fundiff.emoji.quality")
     p.add_argument("what", choices=["samples", "anagrams", "hybrids", "sdedit", "search"])
-    p.add_argument("--kind", default="flip", choices=["flip", "rotate180", "negate", "hybrid"],
+    p.add_argument("--kind", default="flip", choices=["flip", "rotate180", "rotate90", "negate", "hybrid"],
                    help="search: the view of the anagrams searched, or 'hybrid'")
+    p.add_argument("--k", type=int, default=40, help="search: how many lookalike pairs to try (anagram views)")
     p.add_argument("--n", type=int, default=None, help="samples per prompt / pair (default 10 / 20)")
     p.add_argument("--seed", type=int, default=None, help="first seed (default 0; search: 100, apart from the others)")
+    p.add_argument("--sigma", type=float, default=None, help="hybrids: the Gaussian's σ (default: the course's, scaled)")
+    p.add_argument("--gamma-near", type=float, default=None,
+                   help="hybrids: the near prompt's CFG scale (default 7, as the far one's)")
+    p.add_argument("--gamma", type=float, default=7.0, help="the CFG scale (hybrids: the far prompt's)")
+    p.add_argument("--pairs", default=None, help="hybrids: 'FAR|NEAR;FAR|NEAR' instead of HYBRID_PAIRS")
     p.add_argument("--impl", default=None)
     p.add_argument("--path", default=None, help="a model folder (default data/emoji)")
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--grid", default=None, help="write the pictures as a PNG grid here")
     a = p.parse_args(argv)
+    if a.pairs and any(len(pair.split("|")) != 2 for pair in a.pairs.split(";")):
+        p.error(f"--pairs {a.pairs!r}: expected 'FAR|NEAR' pairs separated by ';'")
+    for name in ("n", "k"):
+        if getattr(a, name) is not None and getattr(a, name) < 1:
+            p.error(f"--{name} {getattr(a, name)}: expected a positive integer")
+    for name in ("gamma", "gamma_near", "sigma"):
+        v = getattr(a, name)
+        if v is not None and not (math.isfinite(v) and v >= 0 and (name != "sigma" or v > 0)):
+            p.error(f"--{name.replace('_', '-')} {v}: expected a finite number ≥ 0 (σ > 0)")
     seed = 0 if a.seed is None else a.seed
     model = load_pretrained("emoji", **({"path": a.path} if a.path else {}))
     pics = []
     if a.what == "samples":
-        res = samples_accuracy(model, n=a.n or 10, seed=seed, impl=a.impl)
+        res = samples_accuracy(model, n=a.n or 10, gamma=a.gamma, seed=seed, impl=a.impl)
     elif a.what == "search":
-        res = search_pairs(model, a.kind, n=a.n or 6, seed=100 if a.seed is None else a.seed, impl=a.impl)
+        res = search_pairs(model, a.kind, n=a.n or 6, seed=100 if a.seed is None else a.seed, k=a.k, impl=a.impl)
     elif a.what == "anagrams":
         res = []
         for p1, p2, v in ANAGRAM_PAIRS:
-            r, x = anagram_reading(model, p1, p2, v, n=a.n or 20, seed=seed, impl=a.impl)
+            r, x = anagram_reading(model, p1, p2, v, n=a.n or 20, gamma=a.gamma, seed=seed, impl=a.impl)
             res.append(r)
             pics.append(x)
             print(json.dumps(r), flush=True)
     elif a.what == "hybrids":
         res = []
-        for p1, p2 in HYBRID_PAIRS:
-            r, x = hybrid_reading(model, p1, p2, n=a.n or 20, seed=seed, impl=a.impl)
+        pairs = [tuple(pair.split("|")) for pair in a.pairs.split(";")] if a.pairs else HYBRID_PAIRS
+        for p1, p2 in pairs:
+            r, x = hybrid_reading(model, p1, p2, n=a.n or 20, gamma=a.gamma, seed=seed, impl=a.impl, sigma=a.sigma,
+                                  gamma_near=a.gamma_near)
             res.append(r)
             pics.append(x)
             print(json.dumps(r), flush=True)
@@ -243,7 +334,7 @@ def main(argv=None) -> int:
         from .images import IMAGES_DIR
 
         res, x = sdedit_reading(model, model.load_image(IMAGES_DIR / "photo_temple.png"), n=a.n or 10,
-                                seed=seed, impl=a.impl)
+                                gamma=a.gamma, seed=seed, impl=a.impl)
         pics = list(x)
     print(json.dumps(res, indent=1))
     if a.json:

@@ -172,12 +172,12 @@ def draw_captions(per_image, idx, null_ids, p_uncond: float, gen: torch.Generato
 
 
 def focus_pictures(labels) -> torch.Tensor:
-    """Indices of the pictures whose concept a prompt of the demo or the quality metric asks for
-    (:mod:`fundiff.emoji.quality`'s prompts and pairs).  labels: (N,) concept index per picture."""
-    from .quality import ANAGRAM_PAIRS, DEMO_PROMPTS, HYBRID_PAIRS, concept
+    """Indices of the pictures whose concept a prompt of the demo or the quality metric asked for when
+    the shipped model was trained (:mod:`fundiff.emoji.quality`'s DEMO_PROMPTS and FOCUS_PROMPTS).
+    labels: (N,) concept index per picture."""
+    from .quality import DEMO_PROMPTS, FOCUS_PROMPTS, concept
 
-    prompts = {*DEMO_PROMPTS, *(p for a, b, _ in ANAGRAM_PAIRS for p in (a, b)), *(p for pr in HYBRID_PAIRS for p in pr)}
-    wanted = {concept(p) for p in prompts}
+    wanted = {concept(p) for p in (*DEMO_PROMPTS, *FOCUS_PROMPTS)}
     return torch.tensor([i for i, l in enumerate(labels) if int(l) in wanted])
 
 

@@ -100,10 +100,12 @@ def sec_a173(ctx: Ctx):
                 f"prompt {fmt_prompt(p)} with classifier-free guidance γ = {gamma:g}")
 
 
-#: anagram view name → (the student's view function, how the page shows it, its label)
-VIEWS = {"flip": ("guidance.flip_upside_down", lambda x: torch.flip(x, dims=[-2]), "flipped"),
-         "negate": ("guidance.negate", lambda x: -x, "negated"),
-         "rotate180": ("guidance.rotate180", lambda x: torch.flip(x, dims=[-2, -1]), "rotated 180°")}
+#: anagram view name → (the student's view function, its inverse (None: itself), how the page shows it, its label)
+VIEWS = {"flip": ("guidance.flip_upside_down", None, lambda x: torch.flip(x, dims=[-2]), "flipped"),
+         "negate": ("guidance.negate", None, lambda x: -x, "negated"),
+         "rotate180": ("guidance.rotate180", None, lambda x: torch.flip(x, dims=[-2, -1]), "rotated 180°"),
+         "rotate90": ("guidance.rotate90", "guidance.rotate270", lambda x: torch.rot90(x, 1, dims=(-2, -1)),
+                      "rotated 90°")}
 
 
 def sec_a18(ctx: Ctx):
@@ -114,11 +116,12 @@ def sec_a18(ctx: Ctx):
     rows = []
     for p1, p2, *view in plan["anagrams"][:1] if ctx.quick else plan["anagrams"]:
         name = view[0] if view else "flip"
-        f = ctx.f(VIEWS[name][0])
-        est = ctx.f("guidance.anagram_estimator")(est_of(ctx, p1, gamma), est_of(ctx, p2, gamma), f)
+        view_fn, inverse_fn, show, label = VIEWS[name]
+        f, inv = ctx.f(view_fn), (ctx.f(inverse_fn) if inverse_fn else None)
+        est = ctx.f("guidance.anagram_estimator")(est_of(ctx, p1, gamma), est_of(ctx, p2, gamma), f, inv)
         x = ctx.f("denoise.sample")(est, (n, *model.image_shape), ts, model.alphas_cumprod, ctx.gen())
-        seen = VIEWS[name][1](x)
-        rows.append((f"{fmt_prompt(p1)} / {VIEWS[name][2]} {fmt_prompt(p2)}",
+        seen = show(x)
+        rows.append((f"{fmt_prompt(p1)} / {label} {fmt_prompt(p2)}",
                      [c for j in range(n) for c in (x[j], seen[j])]))
     ctx.table("anagrams", [c for j in range(n) for c in (f"sample {j + 1}: as it is", "through the view")], rows,
               f"Visual anagrams (your guidance.anagram_estimator with flip_upside_down): "

@@ -41,10 +41,11 @@ PLANS = {
         "generic": "a high quality photo", "generic_label": "'a high quality photo' (trained as a null caption)",
         "cfg_prompts": ["a high quality photo", "a photo of a dog", "a lithograph of a skull"],
         "img2img_prompt": "a rocket ship",
-        # (upright, through the view, view); the pairs measured in fundiff.emoji.quality
-        "anagrams": [("an oil painting of an old man", "an oil painting of people around a campfire"),
-                     ("red apple", "cat face"), ("snow-capped mountain", "water wave"),
-                     ("ghost", "snowman", "negate")],
+        # (upright, through the view, view): pairs of fundiff.emoji.quality.ANAGRAM_PAIRS that read both
+        # ways (the first is what --quick shows), then the course's pair, which reads as the old man
+        "anagrams": [("basketball and hoop", "jack-o-lantern", "rotate90"), ("dolphin", "water wave"),
+                     ("flamingo", "tokyo tower", "rotate180"),
+                     ("an oil painting of an old man", "an oil painting of people around a campfire")],
         "hybrids": [("a lithograph of a skull", "a lithograph of waterfalls"), ("red apple", "cat face"),
                     ("sunflower", "lion face")],
         "sdedit_istarts": (1, 3, 5, 7, 10, 20),
