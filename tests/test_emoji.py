@@ -387,6 +387,7 @@ def test_lookalike_pairs_rhyme_through_the_view_and_are_no_synonyms_twins_or_fac
     (["hybrids", "--sigma", "0"], r"--sigma 0.0: expected a finite number"),
     (["hybrids", "--gamma-near", "nan"], r"--gamma-near nan: expected a finite number"),
     (["search", "--k", "0"], r"--k 0: expected a positive integer"),
+    (["search", "--skip", "-1"], r"--skip -1: expected an integer ≥ 0"),
     (["samples", "--n", "-1"], r"--n -1: expected a positive integer"),
 ])
 def test_quality_command_refuses_bad_arguments(args, msg, capsys):

@@ -233,10 +233,10 @@ def lookalike_pairs(view_name: str, k: int = 40, impl=None, synonym: float = 0.0
     return [(names[i // len(names)], names[i % len(names)], view_name) for v, i in zip(vals.tolist(), idx.tolist()) if v > 0]
 
 
-def search_pairs(model, kind: str, n: int = 6, seed: int = 100, pairs=None, k: int = 40, impl=None,
+def search_pairs(model, kind: str, n: int = 6, seed: int = 100, pairs=None, k: int = 40, skip: int = 0, impl=None,
                  log=print) -> list[dict]:
     """Try candidate pairs as anagrams (``kind`` a view of :func:`views`: the ``k`` best of
-    :func:`lookalike_pairs`) or as hybrids (``kind`` 'hybrid': every ordered pair within each group of
+    :func:`lookalike_pairs` after the ``skip`` best) or as hybrids (``kind`` 'hybrid': every ordered pair within each group of
     :data:`SEARCH_GROUPS`), ``n`` samples each on seeds from ``seed`` (keep them apart from the seeds a
     final measurement uses), with the controls; sorted by :func:`margin` (then pairwise 'pair_both').
     ``pairs``: the candidates instead ((a, b) or (a, b, view))."""
@@ -244,7 +244,7 @@ def search_pairs(model, kind: str, n: int = 6, seed: int = 100, pairs=None, k: i
         if kind == "hybrid":
             pairs = [(a, b) for g in SEARCH_GROUPS.values() for a in g for b in g if a != b]
         else:
-            pairs = lookalike_pairs(kind, k=k, impl=impl)
+            pairs = lookalike_pairs(kind, k=k + skip, impl=impl)[skip:]
     out = []
     for pair in pairs:
         if kind == "hybrid":
@@ -286,6 +286,7 @@ def main(argv=None) -> int:
     p.add_argument("--kind", default="flip", choices=["flip", "rotate180", "rotate90", "negate", "hybrid"],
                    help="search: the view of the anagrams searched, or 'hybrid'")
     p.add_argument("--k", type=int, default=40, help="search: how many lookalike pairs to try (anagram views)")
+    p.add_argument("--skip", type=int, default=0, help="search: leave out the SKIP best lookalike pairs (tried before)")
     p.add_argument("--n", type=int, default=None, help="samples per prompt / pair (default 10 / 20)")
     p.add_argument("--seed", type=int, default=None, help="first seed (default 0; search: 100, apart from the others)")
     p.add_argument("--sigma", type=float, default=None, help="hybrids: the Gaussian's σ (default: the course's, scaled)")
@@ -300,6 +301,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.pairs and any(len(pair.split("|")) != 2 for pair in a.pairs.split(";")):
         p.error(f"--pairs {a.pairs!r}: expected 'FAR|NEAR' pairs separated by ';'")
+    if a.skip < 0:
+        p.error(f"--skip {a.skip}: expected an integer ≥ 0")
     for name in ("n", "k"):
         if getattr(a, name) is not None and getattr(a, name) < 1:
             p.error(f"--{name} {getattr(a, name)}: expected a positive integer")
@@ -313,7 +316,7 @@ def main(argv=None) -> int:
     if a.what == "samples":
         res = samples_accuracy(model, n=a.n or 10, gamma=a.gamma, seed=seed, impl=a.impl)
     elif a.what == "search":
-        res = search_pairs(model, a.kind, n=a.n or 6, seed=100 if a.seed is None else a.seed, k=a.k, impl=a.impl)
+        res = search_pairs(model, a.kind, n=a.n or 6, seed=100 if a.seed is None else a.seed, k=a.k, skip=a.skip, impl=a.impl)
     elif a.what == "anagrams":
         res = []
         for p1, p2, v in ANAGRAM_PAIRS:
