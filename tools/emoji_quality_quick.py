@@ -21,23 +21,25 @@ from fundiff.models import load_pretrained
 
 torch.set_num_threads(1)
 half = sys.argv[1]
+part = os.environ.get("PAIRS", "").replace(":", "-")  # in the output names: runs/q_b10-4.json, runs/q_tricks10-4.png
 m = load_pretrained("emoji", device="cpu", **({"path": sys.argv[2]} if len(sys.argv) > 2 else {}))
+impl = q.as_impl(None)  # solutions/
 out = {}
 if half == "a":
     r = q.samples_accuracy(m, n=5); out["samples"] = r; print(json.dumps(r), flush=True)
     r, x = q.sdedit_reading(m, m.load_image(IMAGES_DIR / "photo_temple.png"), n=4); out["sdedit"] = r; print(r, flush=True)
     save_image(x.flatten(0, 1), "runs/q_sdedit.png", nrow=4, normalize=True, value_range=(-1, 1), padding=1)
-    xs = [q.run(m, q.cfg(m, p, q.as_impl(None), 7.0), 5, k, q.as_impl(None)) for k, p in enumerate(q.DEMO_PROMPTS[:10])]
+    xs = [q.run(m, q.cfg(m, p, impl, 7.0), 5, k, impl) for k, p in enumerate(q.DEMO_PROMPTS[:10])]
     save_image(torch.cat(xs), "runs/q_samples.png", nrow=5, normalize=True, value_range=(-1, 1), padding=1)
 elif half in ("b", "b1", "b2"):  # b1: the anagrams only, b2: the hybrids only (two cores: both at once)
     xs, out["anagrams"], out["hybrids"] = [], [], []
     lo, hi = map(int, os.environ.get("PAIRS", "0:7").split(":"))  # PAIRS=0:4 / 4:7: the pairs in two processes
     for pair in q.ANAGRAM_PAIRS[lo:hi] if half != "b2" else ():
         r, x = q.anagram_reading(m, *pair, n=20); out["anagrams"].append(r); print(r, flush=True)
-        xs += [x[:10], q.views(q.as_impl(None))[pair[2]][0](x[:10])]  # as it is, then through the view
+        xs += [x[:10], q.view_of(impl, pair[2])[0](x[:10])]  # as it is, then through the view
     for pair in q.HYBRID_PAIRS[:3] if half != "b1" else ():
         r, x = q.hybrid_reading(m, *pair, n=20); out["hybrids"].append(r); xs.append(x[:10]); print(r, flush=True)
-    save_image(torch.cat(xs), f"runs/q_tricks{half[1:]}{os.environ.get('PAIRS', '').replace(':', '-')}.png", nrow=10, normalize=True, value_range=(-1, 1), padding=1)
+    save_image(torch.cat(xs), f"runs/q_tricks{half[1:]}{part}.png", nrow=10, normalize=True, value_range=(-1, 1), padding=1)
 else:
     sys.exit("usage: python tools/emoji_quality_quick.py a|b|b1|b2 [MODEL_DIR]")
-json.dump(out, open(f"runs/q_{half}{os.environ.get('PAIRS', '').replace(':', '-')}.json", "w"), indent=1)
+json.dump(out, open(f"runs/q_{half}{part}.json", "w"), indent=1)

@@ -132,13 +132,18 @@ def load_classifier(path: str | Path = CLASSIFIER_FILE) -> tuple[nn.Module, list
 
 
 @torch.no_grad()
-def classify(x: torch.Tensor, path: str | Path = CLASSIFIER_FILE) -> torch.Tensor:
-    """Concept index (B,) of pictures x (B, 3, 32, 32) in [−1, 1]."""
+def logits(x: torch.Tensor, path: str | Path = CLASSIFIER_FILE) -> torch.Tensor:
+    """The classifier's logits (B, K) over the concepts for pictures x (B, 3, 32, 32) in [−1, 1]."""
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != (3, 32, 32):
-        raise ValueError(f"classify expects (B, 3, 32, 32) pictures in [-1, 1], got "
+        raise ValueError(f"the emoji classifier expects (B, 3, 32, 32) pictures in [-1, 1], got "
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
     net, _ = load_classifier(path)
-    return torch.cat([net(c.float().cpu()).argmax(1) for c in x.split(256)])
+    return torch.cat([net(c.float().cpu()) for c in x.split(256)])
+
+
+def classify(x: torch.Tensor, path: str | Path = CLASSIFIER_FILE) -> torch.Tensor:
+    """Concept index (B,) of pictures x (B, 3, 32, 32) in [−1, 1]: the top-1 of :func:`logits`."""
+    return logits(x, path).argmax(1)
 
 
 def evaluate(seed: int = 1) -> dict:

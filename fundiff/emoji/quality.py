@@ -4,7 +4,7 @@
     python -m fundiff.emoji.quality anagrams   # anagram pairs: prompt 1 upright, prompt 2 through the view
     python -m fundiff.emoji.quality hybrids    # hybrid pairs: prompt 1 from afar, prompt 2 up close
     python -m fundiff.emoji.quality sdedit     # the photo edited into "a rocket ship" at each i_start
-    python -m fundiff.emoji.quality search --kind flip|rotate90|…   # which lookalike pairs work as anagrams (other seeds)
+    python -m fundiff.emoji.quality search --kind flip|rot90|…   # which lookalike pairs work as anagrams (other seeds)
     python -m fundiff.emoji.quality search --kind hybrid       # which pairs of SEARCH_GROUPS work as hybrids
 
 Every sample is made with the Part A loop of an implementation (``--impl``, default solutions/):
@@ -23,7 +23,7 @@ from functools import lru_cache
 import torch
 
 from ..impl import as_impl
-from .classifier import classify, down_up, load_classifier
+from .classifier import classify, down_up, logits
 from .concepts import captions_of, load_subset
 
 #: The 40 prompts the demo and the metric use (the course's prompts first).
@@ -37,18 +37,18 @@ DEMO_PROMPTS = (
     "hamburger", "slice of pizza", "crown", "pig face", "tiger face", "cherry blossom",
 )
 #: Visual-anagram pairs (prompt upright, prompt through the view, view name).  The first six were
-#: found by ``python -m fundiff.emoji.quality search --kind flip|rotate180|rotate90`` (the 40 best
+#: found by ``python -m fundiff.emoji.quality search --kind flip|rot180|rot90`` (the 40 best
 #: :func:`lookalike_pairs` of each view, seeds 100-105, weights at step 18,111): they read both ways
 #: to the classifier, but most are one drawing that reads as the other emoji when turned (the
 #: turned-back control of :func:`anagram_reading`; data/emoji/README.md).  Then the course's own pair
 #: and earlier hand-picked ones, which read as one prompt (the model draws templates).
 ANAGRAM_PAIRS = (
     ("dolphin", "water wave", "flip"),
-    ("basketball and hoop", "jack-o-lantern", "rotate90"),
-    ("flamingo", "tokyo tower", "rotate180"),
-    ("shamrock", "cactus", "rotate90"),
+    ("basketball and hoop", "jack-o-lantern", "rot90"),
+    ("flamingo", "tokyo tower", "rot180"),
+    ("shamrock", "cactus", "rot90"),
     ("christmas tree", "pineapple", "flip"),
-    ("mango", "strawberry", "rotate90"),
+    ("mango", "strawberry", "rot90"),
     ("an oil painting of an old man", "an oil painting of people around a campfire", "flip"),
     ("microbe", "leafy green", "flip"),
     ("a rocket ship", "a pencil", "flip"),
@@ -86,10 +86,17 @@ def concept(prompt: str) -> int:
 
 
 def views(impl):
-    """{name: (view, inverse)} of the anagram views, from the implementation's guidance module."""
-    g = impl.guidance
-    return {"flip": (g.flip_upside_down, None), "rotate180": (g.rotate180, None), "rotate90": (g.rotate90, g.rotate270),
-            "negate": (g.negate, None)}
+    """{name: (view, inverse)} of the anagram views: the implementation's ``guidance.VIEWS``
+    ('flip', 'rot90', 'rot180', 'negate')."""
+    return impl.guidance.VIEWS
+
+
+def view_of(impl, name: str):
+    """(view, inverse) of the view called ``name``; ValueError naming the views for any other name."""
+    known = views(impl)
+    if name not in known:
+        raise ValueError(f"unknown anagram view {name!r}: expected one of {', '.join(map(repr, known))}")
+    return known[name]
 
 
 def cfg(model, prompt: str, impl, gamma: float):
@@ -112,10 +119,8 @@ def share(hits: torch.Tensor) -> float:
 
 def pair_reads_first(x: torch.Tensor, c1: int, c2: int) -> torch.Tensor:
     """(B,) bool: the classifier's logit of concept c1 beats that of c2."""
-    net, _ = load_classifier()
-    with torch.no_grad():
-        logits = net(x.float())
-    return logits[:, c1] > logits[:, c2]
+    z = logits(x)
+    return z[:, c1] > z[:, c2]
 
 
 def samples_accuracy(model, prompts=DEMO_PROMPTS, n: int = 10, gamma: float = 7.0, seed: int = 0, impl=None):
@@ -136,14 +141,14 @@ def anagram_reading(model, p1: str, p2: str, view: str, n: int = 20, gamma: floa
     samples of p2 read as p1 through the inverse view (is the "anagram" just p2 turned round, a
     drawing the classifier misreads when turned?), top-1 and pairwise."""
     impl = as_impl(impl)
-    f, inv = views(impl)[view]
+    f, inv = view_of(impl, view)
     est = impl.guidance.anagram_estimator(cfg(model, p1, impl, gamma), cfg(model, p2, impl, gamma), f, inv)
     x = run(model, est, n, seed, impl)
     c1, c2 = concept(p1), concept(p2)
     up, through = classify(x) == c1, classify(f(x)) == c2
     pair_up, pair_through = pair_reads_first(x, c1, c2), pair_reads_first(f(x), c2, c1)
     plain = f(run(model, cfg(model, p1, impl, gamma), n, seed + 1, impl)) if control else None
-    turned = (inv or f)(run(model, cfg(model, p2, impl, gamma), n, seed + 2, impl)) if control else None
+    turned = inv(run(model, cfg(model, p2, impl, gamma), n, seed + 2, impl)) if control else None
     return {"pair": [p1, p2, view], "upright": share(up), "through_view": share(through), "both": share(up & through),
             "pair_upright": share(pair_up), "pair_through_view": share(pair_through),
             "pair_both": share(pair_up & pair_through),
@@ -192,15 +197,13 @@ SEARCH_GROUPS = {
 }
 
 
-@torch.no_grad()
 def soft_readings(view=None) -> torch.Tensor:
     """R (K, K): R[a, b] = the classifier's mean probability of concept b over the shipped pictures of
     concept a seen through ``view`` (a function of (N, 3, 32, 32); None: as they are).  Rows sum to 1."""
     from .classifier import pictures
 
     x, y, names = pictures()
-    net, _ = load_classifier()
-    p = torch.cat([net(c if view is None else view(c)).softmax(1) for c in x.split(256)])
+    p = logits(x if view is None else view(x)).softmax(1)
     k = len(names)
     return torch.zeros(k, k).index_add_(0, y, p) / torch.bincount(y, minlength=k).clamp(min=1)[:, None]
 
@@ -215,13 +218,14 @@ def lookalike_pairs(view_name: str, k: int = 40, impl=None, synonym: float = 0.0
     (a seen through the view reads a little as b, and b seen through the inverse a little as a).  Left
     out: pairs that read as each other as they are (R[a, b] + R[b, a] > ``synonym``: near-synonyms),
     pairs where a through the view already reads as b (R_v[a, b] > ``trivial``: mirror twins such as
-    the waxing and waning moons, no trick needed), and the (sub)categories of :data:`LOOKALIKE_SKIP`.  This is how illusion artists pick a pair: two
-    things whose outlines already rhyme under the view; the trick has to do the rest."""
+    the waxing and waning moons, no trick needed), and the (sub)categories of :data:`LOOKALIKE_SKIP`.
+    This is how illusion artists pick a pair: two things whose outlines already rhyme under the
+    view; the trick has to do the rest."""
     impl = as_impl(impl)
-    f, inv = views(impl)[view_name]
+    f, inv = view_of(impl, view_name)
     d = load_subset()
     names = [str(n) for n in d["names"]]
-    r0, rv, rinv = soft_readings(), soft_readings(f), soft_readings(inv or f)
+    r0, rv, rinv = soft_readings(), soft_readings(f), soft_readings(inv)
     score = torch.minimum(rv, rinv.T)
     keep = torch.tensor([str(c) not in LOOKALIKE_SKIP and str(s) not in LOOKALIKE_SKIP
                          for c, s in zip(d["categories"], d["subcategories"])])
@@ -236,8 +240,8 @@ def lookalike_pairs(view_name: str, k: int = 40, impl=None, synonym: float = 0.0
 def search_pairs(model, kind: str, n: int = 6, seed: int = 100, pairs=None, k: int = 40, skip: int = 0, impl=None,
                  log=print) -> list[dict]:
     """Try candidate pairs as anagrams (``kind`` a view of :func:`views`: the ``k`` best of
-    :func:`lookalike_pairs` after the ``skip`` best) or as hybrids (``kind`` 'hybrid': every ordered pair within each group of
-    :data:`SEARCH_GROUPS`), ``n`` samples each on seeds from ``seed`` (keep them apart from the seeds a
+    :func:`lookalike_pairs` after the ``skip`` best) or as hybrids (``kind`` 'hybrid': every ordered
+    pair within each group of :data:`SEARCH_GROUPS`), ``n`` samples each on seeds from ``seed`` (keep them apart from the seeds a
     final measurement uses), with the controls; sorted by :func:`margin` (then pairwise 'pair_both').
     ``pairs``: the candidates instead ((a, b) or (a, b, view))."""
     if pairs is None:
@@ -283,7 +287,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m fundiff.emoji.quality")
     p.add_argument("what", choices=["samples", "anagrams", "hybrids", "sdedit", "search"])
-    p.add_argument("--kind", default="flip", choices=["flip", "rotate180", "rotate90", "negate", "hybrid"],
+    p.add_argument("--kind", default="flip", choices=["flip", "rot90", "rot180", "negate", "hybrid"],
                    help="search: the view of the anagrams searched, or 'hybrid'")
     p.add_argument("--k", type=int, default=40, help="search: how many lookalike pairs to try (anagram views)")
     p.add_argument("--skip", type=int, default=0, help="search: leave out the SKIP best lookalike pairs (tried before)")

@@ -100,11 +100,12 @@ def sec_a173(ctx: Ctx):
                 f"prompt {fmt_prompt(p)} with classifier-free guidance γ = {gamma:g}")
 
 
-#: anagram view name → (the student's view function, its inverse (None: itself), how the page shows it, its label)
+#: anagram view name (the keys of guidance.VIEWS) → (the student's view function, its inverse (None: itself),
+#: how the page shows it (the reference view, so a wrong view of the student's shows as such), its label)
 VIEWS = {"flip": ("guidance.flip_upside_down", None, lambda x: torch.flip(x, dims=[-2]), "flipped"),
          "negate": ("guidance.negate", None, lambda x: -x, "negated"),
-         "rotate180": ("guidance.rotate180", None, lambda x: torch.flip(x, dims=[-2, -1]), "rotated 180°"),
-         "rotate90": ("guidance.rotate90", "guidance.rotate270", lambda x: torch.rot90(x, 1, dims=(-2, -1)),
+         "rot180": ("guidance.rotate180", None, lambda x: torch.flip(x, dims=[-2, -1]), "rotated 180°"),
+         "rot90": ("guidance.rotate90", "guidance.rotate270", lambda x: torch.rot90(x, 1, dims=(-2, -1)),
                       "rotated 90°")}
 
 
@@ -124,7 +125,7 @@ def sec_a18(ctx: Ctx):
         rows.append((f"{fmt_prompt(p1)} / {label} {fmt_prompt(p2)}",
                      [c for j in range(n) for c in (x[j], seen[j])]))
     ctx.table("anagrams", [c for j in range(n) for c in (f"sample {j + 1}: as it is", "through the view")], rows,
-              f"Visual anagrams (your guidance.anagram_estimator with flip_upside_down): "
+              f"Visual anagrams (your guidance.anagram_estimator with your view functions): "
               f"ε = (ε₁(x_t) + view⁻¹(ε₂(view(x_t))))/2 (view: flip upside down unless the row names another), "
               f"each ε with CFG γ = {gamma:g}; as it is it should read as the first prompt, through the view "
               f"as the second. Seed {ctx.seed}.")

@@ -43,8 +43,8 @@ PLANS = {
         "img2img_prompt": "a rocket ship",
         # (upright, through the view, view): pairs of fundiff.emoji.quality.ANAGRAM_PAIRS that read both
         # ways (the first is what --quick shows), then the course's pair, which reads as the old man
-        "anagrams": [("basketball and hoop", "jack-o-lantern", "rotate90"), ("dolphin", "water wave"),
-                     ("flamingo", "tokyo tower", "rotate180"),
+        "anagrams": [("basketball and hoop", "jack-o-lantern", "rot90"), ("dolphin", "water wave"),
+                     ("flamingo", "tokyo tower", "rot180"),
                      ("an oil painting of an old man", "an oil painting of people around a campfire")],
         "hybrids": [("a lithograph of a skull", "a lithograph of waterfalls"), ("red apple", "cat face"),
                     ("sunflower", "lion face")],
