@@ -1,7 +1,7 @@
 """A1.6 — classifier-free guidance ε = ε_u + γ(ε_c − ε_u); the whole CFG loop against diffusers' IFPipeline."""
 from fundiff.grading import GradingError, call, compare, graded
 from fundiff.grading.cases import check_case, load_reference
-from fundiff.grading.cases.part_a import IF_BATCH, IF_PROMPT, IF_TIMESTEPS, gaussian, gaussian_model, gen
+from fundiff.grading.cases.part_a import IF_BATCH, IF_PROMPT, IF_TIMESTEPS, IFPIPELINE_ATOL, gaussian, gaussian_model, gen
 
 HINT = "ε = ε_u + γ·(ε_c − ε_u) with ε_u from the empty prompt; return the conditional pass's v"
 
@@ -87,4 +87,4 @@ def test_the_stored_pipeline_run_is_the_live_models(solutions, tmp_path_factory)
         if gamma != 1.0:
             est = solutions.guidance.cfg_estimator(est, model.estimator(""), gamma)
         got = solutions.denoise.sample(est, (IF_BATCH, 3, 16, 16), IF_TIMESTEPS, model.alphas_cumprod, gen(180))
-        torch.testing.assert_close(got, run[f"g{gamma:g}/images"], atol=1e-3, rtol=1e-4)
+        torch.testing.assert_close(got, run[f"g{gamma:g}/images"], atol=IFPIPELINE_ATOL, rtol=1e-4)  # across CPUs

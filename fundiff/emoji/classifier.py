@@ -3,11 +3,23 @@
 A small CNN trained on the shipped pictures (``data/emoji/emoji_32_subset.npz``, both styles, every
 skin tone) with augmentations that cover what it will be shown: shifts and rescales (white fill),
 colour jitter, Gaussian blur (σ up to 2, so a hybrid's blurred reading is in range), down-and-up
-sampling to 8–16 px (a hybrid seen from afar), and pixel noise (unfinished samples).  No flips:
-an anagram's flipped view must read as what it shows, not as its upright twin.
+sampling to 8–16 px (a hybrid seen from afar), and pixel noise (unfinished samples).  No flips as
+augmentation: an anagram's flipped view must read as what it shows, not as its upright twin.  Instead
+every picture turned upside down or by 90°/180°/270° is a picture of one extra class, ``TURNED``
+(:func:`turned_pictures`), unless it looks like an upright picture (a ball, the moons that are each
+other's mirror image): a wave upside down then reads as "a turned picture", not as the emoji it
+happens to resemble most, the way a viewer sees it.  Without that class (the first shipped
+classifier) turned drawings read as other emoji, and one template turned round passed as an anagram.
 
     python -m fundiff.emoji.classifier train      # writes data/emoji/classifier.safetensors
-    python -m fundiff.emoji.classifier eval       # accuracy on clean, blurred, downsampled pictures
+    python -m fundiff.emoji.classifier train --sharp --out data/emoji/classifier_near.safetensors
+    python -m fundiff.emoji.classifier eval [--out FILE]   # accuracy on clean, blurred, downsampled, turned pictures
+
+A second classifier, the *near reader* (``--sharp``, :data:`NEAR_READER_FILE`), reads a hybrid image
+as a viewer does up close: trained without blur or downsampling and with its colours shuffled (the
+channels permuted or grey), it reads a drawing by its lines and shapes, not by its colours, which a
+hybrid takes from its *far* prompt (the low frequencies).  The first classifier, trained on blurred
+and downsampled pictures, reads the hybrid from afar.
 
 ``classify(x)`` takes x (B, 3, 32, 32) in [−1, 1] and returns the concept index (B,) of
 :func:`fundiff.emoji.concepts.load_subset`'s ``names``.
@@ -27,7 +39,20 @@ import torch.nn.functional as F
 from .concepts import EMOJI_DIR, load_subset
 
 CLASSIFIER_FILE = EMOJI_DIR / "classifier.safetensors"
+NEAR_READER_FILE = EMOJI_DIR / "classifier_near.safetensors"
 WIDTHS = (32, 64, 128)
+#: The name of the extra last class: a picture turned by one of :data:`TURNS`.
+TURNED = "(a turned picture)"
+#: The turns of :func:`turned_pictures`: name -> function of (N, C, H, W).
+TURNS = {
+    "upside down": lambda x: x.flip(-2),
+    "rotated 90°": lambda x: x.rot90(1, (-2, -1)),
+    "rotated 180°": lambda x: x.rot90(2, (-2, -1)),
+    "rotated 270°": lambda x: x.rot90(3, (-2, -1)),
+}
+#: A turned picture whose per-pixel mean squared distance to some upright picture is below this
+#: looks upright (symmetric emoji, mirror twins) and is left out of the TURNED class.
+UPRIGHT_LOOKALIKE_MSE = 0.02
 
 
 def build_classifier(num_classes: int, widths=WIDTHS) -> nn.Sequential:
@@ -59,8 +84,10 @@ def down_up(x: torch.Tensor, size: int) -> torch.Tensor:
                          align_corners=False)
 
 
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """The training augmentations of the module docstring; x (B, 3, 32, 32) in [−1, 1]."""
+def augment(x: torch.Tensor, gen: torch.Generator, sharp: bool = False) -> torch.Tensor:
+    """The training augmentations of the module docstring; x (B, 3, 32, 32) in [−1, 1].  ``sharp``
+    (the near reader): no blur and no downsampling, and the colours shuffled (the channels permuted,
+    or grey, each in a third of the pictures) so that it reads a drawing by its lines and shapes."""
     B = x.shape[0]
     u = torch.rand(B, 8, generator=gen)
     scale = 0.85 + 0.3 * u[:, 0]
@@ -72,12 +99,18 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     outside = (grid.abs() > 1).any(-1, keepdim=True).permute(0, 3, 1, 2)
     x = torch.where(outside, torch.ones_like(x), F.grid_sample(x, grid, align_corners=False))  # white fill
     x = (x * (0.8 + 0.4 * u[:, 3]).view(B, 1, 1, 1) + (u[:, 4] - 0.5).view(B, 1, 1, 1) * 0.3)
-    sig = torch.where(u[:, 5] < 0.5, u[:, 6] * 2.0, torch.zeros(B))
-    x = blur(x, sig)
-    far = u[:, 7] < 0.2
-    if far.any():
-        size = int(8 + 8 * float(torch.rand(1, generator=gen)))
-        x[far] = down_up(x[far], size)
+    if sharp:
+        perm = torch.stack([torch.randperm(3, generator=gen) for _ in range(B)])
+        shuffled = x.gather(1, perm.view(B, 3, 1, 1).expand_as(x))
+        grey = x.mean(1, keepdim=True).expand_as(x)
+        x = torch.where((u[:, 5] < 1 / 3).view(B, 1, 1, 1), shuffled, torch.where((u[:, 5] > 2 / 3).view(B, 1, 1, 1), grey, x))
+    else:
+        sig = torch.where(u[:, 5] < 0.5, u[:, 6] * 2.0, torch.zeros(B))
+        x = blur(x, sig)
+        far = u[:, 7] < 0.2
+        if far.any():
+            size = int(8 + 8 * float(torch.rand(1, generator=gen)))
+            x[far] = down_up(x[far], size)
     x = x + torch.randn(x.shape, generator=gen) * 0.1 * torch.rand(B, 1, 1, 1, generator=gen)
     return x.clamp(-1.5, 1.5)
 
@@ -89,8 +122,21 @@ def pictures() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     return x.contiguous(), torch.from_numpy(d["labels"].astype("int64")), [str(n) for n in d["names"]]
 
 
+def turned_pictures(x: torch.Tensor, threshold: float = UPRIGHT_LOOKALIKE_MSE) -> torch.Tensor:
+    """The TURNED class's pictures: every picture of x (N, 3, H, W) through every turn of :data:`TURNS`
+    whose per-pixel MSE to its nearest picture of x (any concept), mean((turn(x_i) − x_j)²), is at
+    least ``threshold``.  Returns (M, 3, H, W), M ≤ 4N."""
+    flat = x.flatten(1)
+    keep = []
+    for turn in TURNS.values():
+        t = turn(x)
+        nearest = torch.cdist(t.flatten(1), flat).pow(2).min(1).values / flat.shape[1]
+        keep.append(t[nearest >= threshold])
+    return torch.cat(keep)
+
+
 def train(out: Path = CLASSIFIER_FILE, steps: int = 1200, batch_size: int = 96, lr: float = 3e-3, seed: int = 0,
-          threads: int | None = None) -> dict:
+          threads: int | None = None, sharp: bool = False) -> dict:
     """Train the classifier with AdamW (one-cycle cosine LR) and write it to ``out`` (safetensors)."""
     from ..checkpoint import save_atomic
 
@@ -99,13 +145,19 @@ def train(out: Path = CLASSIFIER_FILE, steps: int = 1200, batch_size: int = 96, 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     x, y, names = pictures()
+    names = [*names, TURNED]
+    turned = turned_pictures(x)
+    n_turned = batch_size // 4
     net = build_classifier(len(names))
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     t0 = time.time()
     for step in range(steps):
-        idx = torch.randint(0, len(x), (batch_size,), generator=gen)
-        loss = F.cross_entropy(net(augment(x[idx], gen)), y[idx], label_smoothing=0.1)
+        idx = torch.randint(0, len(x), (batch_size - n_turned,), generator=gen)
+        tdx = torch.randint(0, len(turned), (n_turned,), generator=gen)
+        xb = torch.cat([x[idx], turned[tdx]])
+        yb = torch.cat([y[idx], torch.full((n_turned,), len(names) - 1)])
+        loss = F.cross_entropy(net(augment(xb, gen, sharp)), yb, label_smoothing=0.1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -114,7 +166,7 @@ def train(out: Path = CLASSIFIER_FILE, steps: int = 1200, batch_size: int = 96, 
             print(f"step {step + 1} loss {loss.item():.3f} {time.time() - t0:.0f} s", flush=True)
     net.eval()
     save_atomic(net.state_dict(), out, {"names": "\n".join(names), "widths": ",".join(map(str, WIDTHS)),
-                                        "steps": str(steps), "seed": str(seed)})
+                                        "steps": str(steps), "seed": str(seed), "turned_pictures": str(len(turned)), "sharp": str(sharp)})
     Path(out).chmod(0o644)
     return {"steps": steps, "seconds": round(time.time() - t0, 1)}
 
@@ -141,19 +193,35 @@ def logits(x: torch.Tensor, path: str | Path = CLASSIFIER_FILE) -> torch.Tensor:
     return torch.cat([net(c.float().cpu()) for c in x.split(256)])
 
 
-def classify(x: torch.Tensor, path: str | Path = CLASSIFIER_FILE) -> torch.Tensor:
-    """Concept index (B,) of pictures x (B, 3, 32, 32) in [−1, 1]: the top-1 of :func:`logits`."""
-    return logits(x, path).argmax(1)
+def classify(x: torch.Tensor, path: str | Path = CLASSIFIER_FILE, turned: bool = True) -> torch.Tensor:
+    """Concept index (B,) of pictures x (B, 3, 32, 32) in [−1, 1]: the top-1 of :func:`logits`, K
+    (= len(concepts)) for TURNED.  ``turned=False``: the top-1 over the K concepts alone (a picture
+    that is no upright emoji still gets the concept it is closest to)."""
+    z = logits(x, path)
+    _, names = load_classifier(path)
+    return (z if turned or names[-1] != TURNED else z[:, :-1]).argmax(1)
 
 
-def evaluate(seed: int = 1) -> dict:
+def evaluate(seed: int = 1, path: str | Path = CLASSIFIER_FILE) -> dict:
     """Top-1 accuracy on the shipped pictures: clean, blurred (σ = 1, 2), downsampled (16, 8 px), and
-    augmented as in training (fresh draws)."""
+    augmented as in training (fresh draws); and for the turned pictures (:func:`turned_pictures`), the
+    share read as TURNED and the share read as some other concept than their own."""
     x, y, _ = pictures()
     gen = torch.Generator().manual_seed(seed)
     views = {"clean": x, "blur σ=1": blur(x, torch.ones(len(x))), "blur σ=2": blur(x, 2 * torch.ones(len(x))),
              "seen at 16 px": down_up(x, 16), "seen at 8 px": down_up(x, 8), "augmented": augment(x, gen)}
-    return {k: round(float((classify(v) == y).float().mean()), 4) for k, v in views.items()}
+    out = {k: round(float((classify(v, path) == y).float().mean()), 4) for k, v in views.items()}
+    _, names = load_classifier(path)
+    if names[-1] == TURNED:
+        flat = x.flatten(1)
+        for turn_name, turn in TURNS.items():
+            t = turn(x)
+            kept = torch.cdist(t.flatten(1), flat).pow(2).min(1).values / flat.shape[1] >= UPRIGHT_LOOKALIKE_MSE
+            read = classify(t[kept], path)
+            out[f"{turn_name}: read as turned"] = round(float((read == len(names) - 1).float().mean()), 4)
+            out[f"{turn_name}: read as another emoji"] = round(
+                float(((read != len(names) - 1) & (read != y[kept])).float().mean()), 4)
+    return out
 
 
 def main(argv=None) -> int:
@@ -161,10 +229,12 @@ def main(argv=None) -> int:
     p.add_argument("command", choices=["train", "eval"])
     p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--sharp", action="store_true", help="train the near reader (no blur, colours shuffled)")
+    p.add_argument("--out", type=Path, default=CLASSIFIER_FILE, help="the classifier file (written by train)")
     a = p.parse_args(argv)
     if a.command == "train":
-        print(train(steps=a.steps, threads=a.threads))
-    print(evaluate())
+        print(train(out=a.out, steps=a.steps, threads=a.threads, sharp=a.sharp))
+    print(evaluate(path=a.out))
     return 0
 
 

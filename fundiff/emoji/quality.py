@@ -9,8 +9,11 @@
 
 Every sample is made with the Part A loop of an implementation (``--impl``, default solutions/):
 CFG at γ = 7 against "", strided timesteps 990, 960, …, 0.  "Reads as p" = the classifier's top-1
-concept over all the concepts the model learned is p's concept (a prompt's concept: the emoji it is a
-caption of); ``pair`` readings compare only the two prompts' logits.
+over all the concepts the model learned and "a turned picture" (:data:`~fundiff.emoji.classifier.TURNED`)
+is p's concept (a prompt's concept: the emoji it is a caption of); ``pair`` readings compare only the
+two prompts' logits.  A hybrid is read from afar by that classifier and up close by the near reader
+(:data:`~fundiff.emoji.classifier.NEAR_READER_FILE`: lines and shapes, not colours), each over the
+concepts alone (a hybrid is not turned).
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from functools import lru_cache
 import torch
 
 from ..impl import as_impl
-from .classifier import classify, down_up, logits
+from .classifier import NEAR_READER_FILE, classify, down_up, logits
 from .concepts import captions_of, load_subset
 
 #: The 40 prompts the demo and the metric use (the course's prompts first).
@@ -36,35 +39,44 @@ DEMO_PROMPTS = (
     "airplane", "sailboat", "volcano", "guitar", "ghost", "robot face", "jack-o-lantern", "christmas tree",
     "hamburger", "slice of pizza", "crown", "pig face", "tiger face", "cherry blossom",
 )
-#: Visual-anagram pairs (prompt upright, prompt through the view, view name).  The first six were
-#: found by ``python -m fundiff.emoji.quality search --kind flip|rot180|rot90`` (the 40 best
-#: :func:`lookalike_pairs` of each view, seeds 100-105, weights at step 18,111): they read both ways
-#: to the classifier, but most are one drawing that reads as the other emoji when turned (the
-#: turned-back control of :func:`anagram_reading`; data/emoji/README.md).  Then the course's own pair
-#: and earlier hand-picked ones, which read as one prompt (the model draws templates).
+#: Visual-anagram pairs (prompt upright, prompt through the view, view name).  The first reads both
+#: ways to the classifier with its turned class (a turned drawing reads as turned, not as the emoji
+#: it resembles): found by ``python -m fundiff.emoji.quality search --kind flip`` (seeds 100-105)
+#: among :func:`lookalike_pairs`, a pointed slice whose crust turns into a flame's round foot.  Then
+#: the pairs an earlier classifier without that class passed (each one drawing turned round: a wave,
+#: a pumpkin on its side, …), the course's own pair and earlier hand-picked ones, which read as one
+#: prompt (the model draws templates).
 ANAGRAM_PAIRS = (
+    ("slice of pizza", "fire", "flip"),
     ("dolphin", "water wave", "flip"),
     ("basketball and hoop", "jack-o-lantern", "rot90"),
     ("flamingo", "tokyo tower", "rot180"),
+    ("an oil painting of an old man", "an oil painting of people around a campfire", "flip"),
     ("shamrock", "cactus", "rot90"),
     ("christmas tree", "pineapple", "flip"),
     ("mango", "strawberry", "rot90"),
-    ("an oil painting of an old man", "an oil painting of people around a campfire", "flip"),
-    ("microbe", "leafy green", "flip"),
     ("a rocket ship", "a pencil", "flip"),
-    ("tiger face", "red apple", "flip"),
-    ("lion face", "tiger face", "flip"),
 )
-#: Hybrid pairs (prompt seen from afar = low frequencies, prompt up close = high frequencies).
+#: Hybrid pairs (prompt seen from afar = low frequencies, prompt up close = high frequencies, far γ,
+#: near γ, σ; None: the course's one γ = 7 and its Gaussian scaled to 32 px).  The tuned ones were
+#: found on seeds 100-105 (settings from far-heavy to near-heavy, scratch sweeps): a ghost whose blur
+#: keeps the snowman's hat and body and a pumpkin painted with a tiger's stripes read both ways; the
+#: lion faces whose blur is a sunflower the near reader does not read as a lion.
 HYBRID_PAIRS = (
-    ("a lithograph of a skull", "a lithograph of waterfalls"),
-    ("red apple", "cat face"),
-    ("sunflower", "lion face"),
-    ("fire", "older man"),
-    ("snowman", "ghost"),
-    ("watermelon", "turtle"),
+    ("snowman", "ghost", 5.0, 12.0, 2.5),
+    ("jack-o-lantern", "tiger face", 3.0, 12.0, 2.0),
+    ("sunflower", "lion face", 3.0, 15.0, 2.25),
+    ("a lithograph of a skull", "a lithograph of waterfalls", None, None, None),
+    ("red apple", "cat face", None, None, None),
 )
 I_STARTS = (1, 3, 5, 7, 10, 20)
+
+
+def hybrid_settings(pair) -> dict:
+    """The keyword arguments of :func:`hybrid_reading` for a pair of :data:`HYBRID_PAIRS` (far, near,
+    γ far, γ near, σ): its tuned settings, or the course's (γ = 7 for both, the scaled Gaussian) where None."""
+    _, _, g_far, g_near, sigma = pair
+    return {"gamma": 7.0 if g_far is None else g_far, "gamma_near": g_near, "sigma": sigma}
 #: The prompts beyond DEMO_PROMPTS whose pictures the shipped model's training drew more often
 #: (``--focus``; :func:`fundiff.emoji.train.focus_pictures`): those of the pairs measured then.
 FOCUS_PROMPTS = ("snow-capped mountain", "water wave", "dog face", "fire", "older man")
@@ -112,6 +124,19 @@ def run(model, est, n: int, seed: int, impl) -> torch.Tensor:
     return x.float().cpu().clamp(-1, 1)
 
 
+_PLAIN: dict = {}
+
+
+def plain_samples(model, prompt: str, n: int, seed: int, impl, gamma: float = 7.0) -> torch.Tensor:
+    """:func:`run` of ``prompt``'s CFG estimator: the controls' plain samples, kept for the process
+    (a search reads many pairs that share prompts; the same arguments give the same samples)."""
+    key = (id(model), prompt, n, seed, id(impl), gamma)
+    hit = _PLAIN.get(key)
+    if hit is None or hit[0] is not model or hit[1] is not impl:
+        hit = _PLAIN[key] = (model, impl, run(model, cfg(model, prompt, impl, gamma), n, seed, impl))
+    return hit[2]
+
+
 def share(hits: torch.Tensor) -> float:
     """The share of True in a (B,) bool tensor."""
     return float(hits.float().mean())
@@ -147,8 +172,8 @@ def anagram_reading(model, p1: str, p2: str, view: str, n: int = 20, gamma: floa
     c1, c2 = concept(p1), concept(p2)
     up, through = classify(x) == c1, classify(f(x)) == c2
     pair_up, pair_through = pair_reads_first(x, c1, c2), pair_reads_first(f(x), c2, c1)
-    plain = f(run(model, cfg(model, p1, impl, gamma), n, seed + 1, impl)) if control else None
-    turned = inv(run(model, cfg(model, p2, impl, gamma), n, seed + 2, impl)) if control else None
+    plain = f(plain_samples(model, p1, n, seed + 1, impl, gamma)) if control else None
+    turned = inv(plain_samples(model, p2, n, seed + 2, impl, gamma)) if control else None
     return {"pair": [p1, p2, view], "upright": share(up), "through_view": share(through), "both": share(up & through),
             "pair_upright": share(pair_up), "pair_through_view": share(pair_through),
             "pair_both": share(pair_up & pair_through),
@@ -162,7 +187,10 @@ def hybrid_reading(model, p_far: str, p_near: str, n: int = 20, gamma: float = 7
                    far_size: int = 8, control: bool = True, sigma: float | None = None,
                    gamma_near: float | None = None) -> dict:
     """Shares of n hybrids read as p_far when seen from afar (area-downsampled to ``far_size`` px and
-    back; also a σ = 2 blur) and as p_near at full size; the control: plain samples of p_near seen from afar.
+    back; also a σ = 2 blur) by the classifier, and as p_near at full size by the near reader (by lines
+    and shapes; ``near_colour``: by the classifier, which reads colours, the far prompt's by
+    construction); each the top-1 over the concepts.  The controls: plain samples of p_near seen from
+    afar read as p_far, and plain samples of p_far read up close as p_near.
     ``sigma``: the hybrid's Gaussian (kernel 2·⌊3σ⌉ + 1); None: the estimator's default for the size.
     ``gamma`` is p_far's CFG scale, ``gamma_near`` p_near's (None: ``gamma``, the course's one scale)."""
     from .classifier import blur
@@ -174,15 +202,21 @@ def hybrid_reading(model, p_far: str, p_near: str, n: int = 20, gamma: float = 7
     x = run(model, est, n, seed, impl)
     cf, cn = concept(p_far), concept(p_near)
     afar = down_up(x, far_size)
-    far, near = classify(afar) == cf, classify(x) == cn
-    blurred = classify(blur(x, torch.full((n,), 2.0))) == cf
+
+    def reads(pictures, c, path=None):
+        return classify(pictures, **({} if path is None else {"path": path}), turned=False) == c
+
+    far, near = reads(afar, cf), reads(x, cn, NEAR_READER_FILE)
+    blurred = reads(blur(x, torch.full((n,), 2.0)), cf)
     pair_far, pair_near = pair_reads_first(afar, cf, cn), pair_reads_first(x, cn, cf)
-    plain = down_up(run(model, cfg(model, p_near, impl, g_near), n, seed + 1, impl), far_size) if control else None
+    plain_near = down_up(plain_samples(model, p_near, n, seed + 1, impl, g_near), far_size) if control else None
+    plain_far = plain_samples(model, p_far, n, seed + 2, impl, gamma) if control else None
     return {"pair": [p_far, p_near], "sigma": sigma, "gamma": [gamma, g_near], "far": share(far), "blurred": share(blurred),
-            "near": share(near), "both": share(far & near),
+            "near": share(near), "both": share(far & near), "near_colour": share(reads(x, cn)),
             "pair_far": share(pair_far), "pair_near": share(pair_near), "pair_both": share(pair_far & pair_near),
-            "control_plain_near_from_afar": None if plain is None else share(classify(plain) == cf),
-            "control_pair_near_from_afar": None if plain is None else share(pair_reads_first(plain, cf, cn))}, x
+            "control_plain_near_from_afar": None if plain_near is None else share(reads(plain_near, cf)),
+            "control_plain_far_up_close": None if plain_far is None else share(reads(plain_far, cn, NEAR_READER_FILE)),
+            "control_pair_near_from_afar": None if plain_near is None else share(pair_reads_first(plain_near, cf, cn))}, x
 
 
 #: (Sub)categories left out of :func:`lookalike_pairs`: the faces and people, which the classifier
@@ -199,12 +233,13 @@ SEARCH_GROUPS = {
 
 def soft_readings(view=None) -> torch.Tensor:
     """R (K, K): R[a, b] = the classifier's mean probability of concept b over the shipped pictures of
-    concept a seen through ``view`` (a function of (N, 3, 32, 32); None: as they are).  Rows sum to 1."""
+    concept a seen through ``view`` (a function of (N, 3, 32, 32); None: as they are).  The K concepts
+    only: a row sums to 1 less the mean probability of :data:`~fundiff.emoji.classifier.TURNED`."""
     from .classifier import pictures
 
     x, y, names = pictures()
-    p = logits(x if view is None else view(x)).softmax(1)
     k = len(names)
+    p = logits(x if view is None else view(x)).softmax(1)[:, :k]
     return torch.zeros(k, k).index_add_(0, y, p) / torch.bincount(y, minlength=k).clamp(min=1)[:, None]
 
 
@@ -233,6 +268,9 @@ def lookalike_pairs(view_name: str, k: int = 40, impl=None, synonym: float = 0.0
     score[:, ~keep] = 0
     score[((r0 + r0.T) > synonym) | (rv > trivial)] = 0
     score.fill_diagonal_(0)
+    probe = torch.arange(16.0).view(1, 1, 4, 4)
+    if torch.equal(f(probe), inv(probe)):  # a view that is its own inverse: (b, a) is (a, b) turned round
+        score = torch.minimum(score, score.T).triu(1)
     vals, idx = score.flatten().topk(k)
     return [(names[i // len(names)], names[i % len(names)], view_name) for v, i in zip(vals.tolist(), idx.tolist()) if v > 0]
 
@@ -293,10 +331,12 @@ def main(argv=None) -> int:
     p.add_argument("--skip", type=int, default=0, help="search: leave out the SKIP best lookalike pairs (tried before)")
     p.add_argument("--n", type=int, default=None, help="samples per prompt / pair (default 10 / 20)")
     p.add_argument("--seed", type=int, default=None, help="first seed (default 0; search: 100, apart from the others)")
-    p.add_argument("--sigma", type=float, default=None, help="hybrids: the Gaussian's σ (default: the course's, scaled)")
+    p.add_argument("--sigma", type=float, default=None,
+                   help="hybrids: the Gaussian's σ (default: the pair's in HYBRID_PAIRS, else the course's, scaled)")
     p.add_argument("--gamma-near", type=float, default=None,
-                   help="hybrids: the near prompt's CFG scale (default 7, as the far one's)")
-    p.add_argument("--gamma", type=float, default=7.0, help="the CFG scale (hybrids: the far prompt's)")
+                   help="hybrids: the near prompt's CFG scale (default: the pair's, else the far one's)")
+    p.add_argument("--gamma", type=float, default=None,
+                   help="the CFG scale, default 7 (hybrids: the far prompt's; default: the pair's, else 7)")
     p.add_argument("--pairs", default=None, help="hybrids: 'FAR|NEAR;FAR|NEAR' instead of HYBRID_PAIRS")
     p.add_argument("--impl", default=None)
     p.add_argument("--path", default=None, help="a model folder (default data/emoji)")
@@ -315,25 +355,27 @@ def main(argv=None) -> int:
         if v is not None and not (math.isfinite(v) and v >= 0 and (name != "sigma" or v > 0)):
             p.error(f"--{name.replace('_', '-')} {v}: expected a finite number ≥ 0 (σ > 0)")
     seed = 0 if a.seed is None else a.seed
+    gamma = 7.0 if a.gamma is None else a.gamma
     model = load_pretrained("emoji", **({"path": a.path} if a.path else {}))
     pics = []
     if a.what == "samples":
-        res = samples_accuracy(model, n=a.n or 10, gamma=a.gamma, seed=seed, impl=a.impl)
+        res = samples_accuracy(model, n=a.n or 10, gamma=gamma, seed=seed, impl=a.impl)
     elif a.what == "search":
         res = search_pairs(model, a.kind, n=a.n or 6, seed=100 if a.seed is None else a.seed, k=a.k, skip=a.skip, impl=a.impl)
     elif a.what == "anagrams":
         res = []
         for p1, p2, v in ANAGRAM_PAIRS:
-            r, x = anagram_reading(model, p1, p2, v, n=a.n or 20, gamma=a.gamma, seed=seed, impl=a.impl)
+            r, x = anagram_reading(model, p1, p2, v, n=a.n or 20, gamma=gamma, seed=seed, impl=a.impl)
             res.append(r)
             pics.append(x)
             print(json.dumps(r), flush=True)
     elif a.what == "hybrids":
         res = []
-        pairs = [tuple(pair.split("|")) for pair in a.pairs.split(";")] if a.pairs else HYBRID_PAIRS
-        for p1, p2 in pairs:
-            r, x = hybrid_reading(model, p1, p2, n=a.n or 20, gamma=a.gamma, seed=seed, impl=a.impl, sigma=a.sigma,
-                                  gamma_near=a.gamma_near)
+        pairs = [(*pair.split("|"), None, None, None) for pair in a.pairs.split(";")] if a.pairs else HYBRID_PAIRS
+        for pair in pairs:
+            given = {"gamma": a.gamma, "gamma_near": a.gamma_near, "sigma": a.sigma}
+            kw = {**hybrid_settings(pair), **{k: v for k, v in given.items() if v is not None}}
+            r, x = hybrid_reading(model, *pair[:2], n=a.n or 20, seed=seed, impl=a.impl, **kw)
             res.append(r)
             pics.append(x)
             print(json.dumps(r), flush=True)
@@ -341,7 +383,7 @@ def main(argv=None) -> int:
         from .images import IMAGES_DIR
 
         res, x = sdedit_reading(model, model.load_image(IMAGES_DIR / "photo_temple.png"), n=a.n or 10,
-                                gamma=a.gamma, seed=seed, impl=a.impl)
+                                gamma=gamma, seed=seed, impl=a.impl)
         pics = list(x)
     print(json.dumps(res, indent=1))
     if a.json:

@@ -115,7 +115,7 @@ def sec_a18(ctx: Ctx):
     gamma, n = 7.0, 2
     ts = timesteps_of(ctx)
     rows = []
-    for p1, p2, *view in plan["anagrams"][:1] if ctx.quick else plan["anagrams"]:
+    for p1, p2, *view in plan["anagrams"][:2] if ctx.quick else plan["anagrams"]:  # quick: a flip and another view
         name = view[0] if view else "flip"
         view_fn, inverse_fn, show, label = VIEWS[name]
         f, inv = ctx.f(view_fn), (ctx.f(inverse_fn) if inverse_fn else None)
@@ -132,7 +132,9 @@ def sec_a18(ctx: Ctx):
 
 
 def sec_a19(ctx: Ctx):
-    """§1.9: hybrid images ε = lowpass(ε₁) + highpass(ε₂), shown large (near) and small (far)."""
+    """§1.9: hybrid images ε = lowpass(ε₁) + highpass(ε₂), shown large (near) and small (far).  A row of
+    the plan is (far, near) with the course's settings (one γ, the course's Gaussian scaled to the image
+    size) or (far, near, γ_far, γ_near, σ) for a pair tuned to the model (kernel 2·⌊3σ⌉ + 1)."""
     model, plan = ctx.model, ctx.plan
     gamma, n = 7.0, 2
     ts = timesteps_of(ctx)
@@ -143,20 +145,25 @@ def sec_a19(ctx: Ctx):
         s_ = size / 64
         k, s = 2 * round(16 * s_) + 1, 2.0 * s_
     rows = []
-    for lo_p, hi_p in plan["hybrids"][:1] if ctx.quick else plan["hybrids"]:
-        est = ctx.f("guidance.hybrid_estimator")(est_of(ctx, lo_p, gamma), est_of(ctx, hi_p, gamma), k, s)
+    for lo_p, hi_p, *tuned in plan["hybrids"][:1] if ctx.quick else plan["hybrids"]:
+        g_lo, g_hi, k_row, s_row = (gamma, gamma, k, s) if not tuned else (
+            tuned[0], tuned[1], 2 * int(3 * tuned[2] + 0.5) + 1, tuned[2])
+        est = ctx.f("guidance.hybrid_estimator")(est_of(ctx, lo_p, g_lo), est_of(ctx, hi_p, g_hi), k_row, s_row)
         x = ctx.f("denoise.sample")(est, (n, *model.image_shape), ts, model.alphas_cumprod, ctx.gen())
-        rows.append((lo_p, hi_p, x))
+        how = ("course's settings" if not tuned else f"tuned: γ {g_lo:g} / {g_hi:g}, kernel {k_row}, σ = {s_row:g}")
+        rows.append((lo_p, hi_p, how, x))
     big = ctx.scale_for(model.image_shape[1], 224)
     tiny = F.interpolate(torch.cat([x for *_, x in rows]).float(), scale_factor=0.5, mode="area")
     ctx.table("hybrids_large", [f"sample {j + 1}" for j in range(n)],
-              [(f"far: {fmt_prompt(a)}, near: {fmt_prompt(b)}", list(x)) for a, b, x in rows],
+              [(f"far: {fmt_prompt(a)}, near: {fmt_prompt(b)} ({how})", list(x)) for a, b, how, x in rows],
               f"Hybrid images, large (×{big}): close up the high frequencies should show the 'near' prompt. "
-              f"Your guidance.hybrid_estimator: ε = lowpass(ε₁) + highpass(ε₂), Gaussian kernel {k}, σ = {s:g} "
-              f"(the course's 33 / 2 at 64 px, scaled to {size} px), CFG γ = {gamma:g}, seed {ctx.seed}.",
+              f"Your guidance.hybrid_estimator: ε = lowpass(ε₁) + highpass(ε₂); the course's settings: Gaussian "
+              f"kernel {k}, σ = {s:g} (its 33 / 2 at 64 px, scaled to {size} px) and CFG γ = {gamma:g} for both "
+              f"prompts; a tuned row gives the far prompt's γ, the near prompt's γ and σ found for this model. "
+              f"Seed {ctx.seed}.",
               scale=big)
     ctx.table("hybrids_small", [f"sample {j + 1}" for j in range(n)] * 2,
               [(f"{fmt_prompt(a)} / {fmt_prompt(b)}", list(x) + list(tiny[r * n:(r + 1) * n]))
-               for r, (a, b, x) in enumerate(rows)],
+               for r, (a, b, _, x) in enumerate(rows)],
               f"The same hybrids small (native {size} px, then half size): from afar the low frequencies "
               "should show the 'far' prompt.", scale=1)

@@ -41,13 +41,15 @@ PLANS = {
         "generic": "a high quality photo", "generic_label": "'a high quality photo' (trained as a null caption)",
         "cfg_prompts": ["a high quality photo", "a photo of a dog", "a lithograph of a skull"],
         "img2img_prompt": "a rocket ship",
-        # (upright, through the view, view): pairs of fundiff.emoji.quality.ANAGRAM_PAIRS that read both
-        # ways (the first is what --quick shows), then the course's pair, which reads as the old man
-        "anagrams": [("basketball and hoop", "jack-o-lantern", "rot90"), ("dolphin", "water wave"),
-                     ("flamingo", "tokyo tower", "rot180"),
+        # (upright, through the view, view) of fundiff.emoji.quality.ANAGRAM_PAIRS: the pair that reads
+        # both ways to the classifier with its turned class, a 90° pair that an earlier classifier passed
+        # (a ball that is a pumpkin on its side; --quick shows these two), the course's pair (reads as the old man)
+        "anagrams": [("slice of pizza", "fire"), ("basketball and hoop", "jack-o-lantern", "rot90"),
                      ("an oil painting of an old man", "an oil painting of people around a campfire")],
-        "hybrids": [("a lithograph of a skull", "a lithograph of waterfalls"), ("red apple", "cat face"),
-                    ("sunflower", "lion face")],
+        # (far, near, γ far, γ near, σ) of fundiff.emoji.quality.HYBRID_PAIRS: the two tuned pairs that read
+        # both ways (the near one by the near reader), then the course's pair with the course's settings
+        "hybrids": [("snowman", "ghost", 5.0, 12.0, 2.5), ("jack-o-lantern", "tiger face", 3.0, 12.0, 2.0),
+                    ("a lithograph of a skull", "a lithograph of waterfalls")],
         "sdedit_istarts": (1, 3, 5, 7, 10, 20),
     },
     "deepfloyd": {

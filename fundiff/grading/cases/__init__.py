@@ -39,6 +39,9 @@ class Case:
     functions: tuple = ()  # ((output name prefix, student function 'module.name'), …), first match wins
     uses: tuple = ()  # the other student functions the case calls (their outputs feed the compared ones)
     lazy: bool = False  # with --fresh, computed when first used, not up front (a slow oracle run)
+    #: the outputs are an independent program's run, not the implementation's (``impl`` is not used):
+    #: their error against the stored run measures the machine, not an implementation
+    oracle: bool = False
 
     def function_of(self, key: str) -> str | None:
         """The student function whose output the case's output ``key`` is."""
@@ -96,7 +99,8 @@ def _solutions_outputs(name: str) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in run_case(name, load_impl("solutions")).items()}
 
 
-def case(name: str, section: str, atol: float = 1e-5, rtol: float = 1e-4, functions=None, uses=(), lazy=False):
+def case(name: str, section: str, atol: float = 1e-5, rtol: float = 1e-4, functions=None, uses=(), lazy=False,
+         oracle=False):
     """Register ``fn(impl) -> {output name: tensor}`` as the reference case ``name``.
 
     ``functions``: the student function ('module.name') whose output every output is, or a dict
@@ -107,7 +111,7 @@ def case(name: str, section: str, atol: float = 1e-5, rtol: float = 1e-4, functi
     def register(fn):
         if name in CASES and CASES[name].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"reference case {name!r} registered twice")
-        CASES[name] = Case(name, section, fn, atol, rtol, table, tuple(uses), lazy)
+        CASES[name] = Case(name, section, fn, atol, rtol, table, tuple(uses), lazy, oracle)
         return fn
 
     return register

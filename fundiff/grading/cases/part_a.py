@@ -419,16 +419,23 @@ def unit_hybrid_estimator(impl):
 IF_PROMPT, IF_TIMESTEPS, IF_BATCH = "a high quality photo", list(range(990, -1, -90)), 2
 
 
-@case("A1.6/ifpipeline", "A1.6", atol=1e-5, rtol=1e-4, functions="denoise.sample", uses=("guidance.cfg_estimator",),
-      lazy=True)
+#: The pipeline's run on another CPU differs from the stored one by float32 noise: its UNet's outputs
+#: by ≤ 4e-6, which 12 unthresholded steps at γ = 7 carry to 9.1e-4 in values up to 356 (measured on an
+#: AMD EPYC against the run stored on the machine that wrote it, one thread each: oneDNN's kernels
+#: differ between CPUs).  So the stored run is checked to 5e-3 (1.4e-5 of its largest value).
+IFPIPELINE_ATOL = 5e-3
+
+
+@case("A1.6/ifpipeline", "A1.6", atol=IFPIPELINE_ATOL, rtol=1e-4, functions="denoise.sample",
+      uses=("guidance.cfg_estimator",), lazy=True, oracle=True)
 def ifpipeline_case(impl):
     """diffusers' IFPipeline (thresholding and clip_sample off) on the stand-in of IF-I-XL
     (:func:`fundiff.models.deepfloyd.tiny_if_parts`) at γ = 1 and 7, every call of its UNet
     recorded: for each γ the x it fed the UNet at each step (``x``), the UNet's ε and v for the
     prompt and the empty prompt (``eps_c``, ``v_c``, ``eps_u``, ``v_u``), the final images and ᾱ.
     ``impl`` is not used: this is the pipeline's run, the oracle of the course's CFG loop.  It runs on
-    one thread, so the run is the same on every machine (γ = 7 amplifies the float noise of a
-    multi-threaded reduction order past the case's tolerance)."""
+    one thread, so the run is the same on every thread count (γ = 7 amplifies the float noise of a
+    multi-threaded reduction order); across CPUs it differs within :data:`IFPIPELINE_ATOL`."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
