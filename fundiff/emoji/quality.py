@@ -39,15 +39,19 @@ DEMO_PROMPTS = (
     "airplane", "sailboat", "volcano", "guitar", "ghost", "robot face", "jack-o-lantern", "christmas tree",
     "hamburger", "slice of pizza", "crown", "pig face", "tiger face", "cherry blossom",
 )
-#: Visual-anagram pairs (prompt upright, prompt through the view, view name).  The first reads both
-#: ways to the classifier with its turned class (a turned drawing reads as turned, not as the emoji
-#: it resembles): found by ``python -m fundiff.emoji.quality search --kind flip`` (seeds 100-105)
-#: among :func:`lookalike_pairs`, a pointed slice whose crust turns into a flame's round foot.  Then
-#: the pairs an earlier classifier without that class passed (each one drawing turned round: a wave,
-#: a pumpkin on its side, …), the course's own pair and earlier hand-picked ones, which read as one
-#: prompt (the model draws templates).
+#: Visual-anagram pairs (prompt upright, prompt through the view, view name).  The first two read
+#: both ways to the classifier with its turned class (a turned drawing reads as turned, not as the
+#: emoji it resembles), found by ``python -m fundiff.emoji.quality search --kind flip|rot90`` (seeds
+#: 100-105) among :func:`lookalike_pairs`: a pointed slice whose crust turns into a flame's round
+#: foot (made by the trick, and so to the eye), and a tooth on its side that is a cloud only loosely
+#: (the judge's blind spot: a shipped tooth turned 90° is within MSE 0.015 of a shipped cloud, both
+#: pale on white, so turned teeth are not in the turned class).  Then pairs an
+#: earlier classifier without that class passed (each one drawing turned round: a wave, a pumpkin on
+#: its side, …), the course's own pair and an earlier hand-picked one, which read as one prompt (the
+#: model draws templates).
 ANAGRAM_PAIRS = (
     ("slice of pizza", "fire", "flip"),
+    ("cloud", "tooth", "rot90"),
     ("dolphin", "water wave", "flip"),
     ("basketball and hoop", "jack-o-lantern", "rot90"),
     ("flamingo", "tokyo tower", "rot180"),
