@@ -441,6 +441,9 @@ def test_lookalike_pairs_rhyme_through_the_view_and_are_no_synonyms_twins_or_fac
     (["search", "--k", "0"], r"--k 0: expected a positive integer"),
     (["search", "--skip", "-1"], r"--skip -1: expected an integer ≥ 0"),
     (["samples", "--n", "-1"], r"--n -1: expected a positive integer"),
+    (["search", "--pairs", "crown|jellyfish|upside"], r"expected 'UPRIGHT\|THROUGH\[\|VIEW\]' pairs"),
+    (["search", "--kind", "hybrid", "--pairs", "crown|jellyfish|flip"], r"expected 'FAR\|NEAR' pairs"),
+    (["search", "--pairs", "crown|jelly fish"], r"'jelly fish' not among the captions"),
 ])
 def test_quality_command_refuses_bad_arguments(args, msg, capsys):
     from fundiff.emoji import quality

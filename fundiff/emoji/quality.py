@@ -6,6 +6,7 @@
     python -m fundiff.emoji.quality sdedit     # the photo edited into "a rocket ship" at each i_start
     python -m fundiff.emoji.quality search --kind flip|rot90|…   # which lookalike pairs work as anagrams (other seeds)
     python -m fundiff.emoji.quality search --kind hybrid       # which pairs of SEARCH_GROUPS work as hybrids
+    python -m fundiff.emoji.quality search --pairs "slice of pizza|fire;crown|jellyfish|flip"   # given candidates
 
 Every sample is made with the Part A loop of an implementation (``--impl``, default solutions/):
 CFG at γ = 7 against "", strided timesteps 990, 960, …, 0.  "Reads as p" = the classifier's top-1
@@ -39,19 +40,21 @@ DEMO_PROMPTS = (
     "airplane", "sailboat", "volcano", "guitar", "ghost", "robot face", "jack-o-lantern", "christmas tree",
     "hamburger", "slice of pizza", "crown", "pig face", "tiger face", "cherry blossom",
 )
-#: Visual-anagram pairs (prompt upright, prompt through the view, view name).  The first two read
+#: Visual-anagram pairs (prompt upright, prompt through the view, view name).  The first three read
 #: both ways to the classifier with its turned class (a turned drawing reads as turned, not as the
 #: emoji it resembles), found by ``python -m fundiff.emoji.quality search --kind flip|rot90`` (seeds
 #: 100-105) among :func:`lookalike_pairs`: a pointed slice whose crust turns into a flame's round
-#: foot (made by the trick, and so to the eye), and a tooth on its side that is a cloud only loosely
+#: foot (made by the trick, and so to the eye), a tooth on its side that is a cloud only loosely
 #: (the judge's blind spot: a shipped tooth turned 90° is within MSE 0.015 of a shipped cloud, both
-#: pale on white, so turned teeth are not in the turned class).  Then pairs an
+#: pale on white, so turned teeth are not in the turned class), and a slice upside down whose crust
+#: is a hull under a triangular sail (to the eye a sailboat in some samples, a pizza in others).  Then pairs an
 #: earlier classifier without that class passed (each one drawing turned round: a wave, a pumpkin on
 #: its side, …), the course's own pair and an earlier hand-picked one, which read as one prompt (the
 #: model draws templates).
 ANAGRAM_PAIRS = (
     ("slice of pizza", "fire", "flip"),
     ("cloud", "tooth", "rot90"),
+    ("slice of pizza", "sailboat", "flip"),
     ("dolphin", "water wave", "flip"),
     ("basketball and hoop", "jack-o-lantern", "rot90"),
     ("flamingo", "tokyo tower", "rot180"),
@@ -341,14 +344,26 @@ def main(argv=None) -> int:
                    help="hybrids: the near prompt's CFG scale (default: the pair's, else the far one's)")
     p.add_argument("--gamma", type=float, default=None,
                    help="the CFG scale, default 7 (hybrids: the far prompt's; default: the pair's, else 7)")
-    p.add_argument("--pairs", default=None, help="hybrids: 'FAR|NEAR;FAR|NEAR' instead of HYBRID_PAIRS")
+    p.add_argument("--pairs", default=None, help="hybrids: 'FAR|NEAR;FAR|NEAR' instead of HYBRID_PAIRS; "
+                   "search: the candidates ('UPRIGHT|THROUGH[|VIEW];…' for a view, 'FAR|NEAR;…' for --kind hybrid)")
     p.add_argument("--impl", default=None)
     p.add_argument("--path", default=None, help="a model folder (default data/emoji)")
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--grid", default=None, help="write the pictures as a PNG grid here")
     a = p.parse_args(argv)
-    if a.pairs and any(len(pair.split("|")) != 2 for pair in a.pairs.split(";")):
+    anagram_search = a.what == "search" and a.kind != "hybrid"
+    if a.pairs and anagram_search:
+        parts = [pair.split("|") for pair in a.pairs.split(";")]
+        if any(len(q) not in (2, 3) or (len(q) == 3 and q[2] not in ("flip", "rot90", "rot180", "negate"))
+               for q in parts):
+            p.error(f"--pairs {a.pairs!r}: expected 'UPRIGHT|THROUGH[|VIEW]' pairs separated by ';' "
+                    f"(VIEW one of flip, rot90, rot180, negate; default --kind)")
+    elif a.pairs and any(len(pair.split("|")) != 2 for pair in a.pairs.split(";")):
         p.error(f"--pairs {a.pairs!r}: expected 'FAR|NEAR' pairs separated by ';'")
+    if a.pairs:
+        unknown = [x for pair in a.pairs.split(";") for x in pair.split("|")[:2] if x not in concept_of_caption()]
+        if unknown:
+            p.error(f"--pairs: {', '.join(map(repr, unknown))} not among the captions of the emoji the model learned")
     if a.skip < 0:
         p.error(f"--skip {a.skip}: expected an integer ≥ 0")
     for name in ("n", "k"):
@@ -365,7 +380,9 @@ def main(argv=None) -> int:
     if a.what == "samples":
         res = samples_accuracy(model, n=a.n or 10, gamma=gamma, seed=seed, impl=a.impl)
     elif a.what == "search":
-        res = search_pairs(model, a.kind, n=a.n or 6, seed=100 if a.seed is None else a.seed, k=a.k, skip=a.skip, impl=a.impl)
+        pairs = [tuple(pair.split("|")) for pair in a.pairs.split(";")] if a.pairs else None
+        res = search_pairs(model, a.kind, n=a.n or 6, seed=100 if a.seed is None else a.seed, pairs=pairs, k=a.k,
+                           skip=a.skip, impl=a.impl)
     elif a.what == "anagrams":
         res = []
         for p1, p2, v in ANAGRAM_PAIRS:

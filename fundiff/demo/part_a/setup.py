@@ -41,10 +41,11 @@ PLANS = {
         "generic": "a high quality photo", "generic_label": "'a high quality photo' (trained as a null caption)",
         "cfg_prompts": ["a high quality photo", "a photo of a dog", "a lithograph of a skull"],
         "img2img_prompt": "a rocket ship",
-        # (upright, through the view, view) of fundiff.emoji.quality.ANAGRAM_PAIRS: the two pairs that read
-        # both ways to the classifier with its turned class (--quick shows these; to the eye the 90° one is
-        # a tooth on its side, a cloud only loosely), the course's pair (reads as the old man)
-        "anagrams": [("slice of pizza", "fire"), ("cloud", "tooth", "rot90"),
+        # (upright, through the view, view) of fundiff.emoji.quality.ANAGRAM_PAIRS: the three pairs that read
+        # both ways to the classifier with its turned class (--quick shows the first two; to the eye the 90° one
+        # is a tooth on its side, a cloud only loosely, and the sailboat an upside-down slice), the course's
+        # pair (reads as the old man)
+        "anagrams": [("slice of pizza", "fire"), ("cloud", "tooth", "rot90"), ("slice of pizza", "sailboat"),
                      ("an oil painting of an old man", "an oil painting of people around a campfire")],
         # (far, near, γ far, γ near, σ) of fundiff.emoji.quality.HYBRID_PAIRS: the two tuned pairs that read
         # both ways (the near one by the near reader), then the course's pair with the course's settings
