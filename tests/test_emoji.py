@@ -391,6 +391,19 @@ def test_the_near_reader_reads_shapes_and_the_classifier_reads_from_afar():
     assert min(acc(x, far), acc(blurred, far)) > 0.9 and max(acc(grey, far), acc(recoloured, far)) < 0.5
 
 
+def test_the_demos_tricks_are_the_measured_pairs():
+    """the emoji demo's anagram and tuned hybrid rows are pairs of the quality metric, with the same view
+    and settings, so the page shows what data/emoji/README.md measured"""
+    from fundiff.demo.part_a.setup import PLANS
+    from fundiff.emoji.quality import ANAGRAM_PAIRS, HYBRID_PAIRS
+
+    plan = PLANS["emoji"]
+    for p1, p2, *view in plan["anagrams"]:
+        assert (p1, p2, view[0] if view else "flip") in ANAGRAM_PAIRS, (p1, p2, view)
+    for row in plan["hybrids"]:
+        assert tuple(row) + (None,) * (5 - len(row)) in HYBRID_PAIRS, row
+
+
 def test_the_quality_views_invert():
     """every anagram view of the quality run maps back with its inverse (rot90 needs rotate270)"""
     from fundiff.emoji import quality

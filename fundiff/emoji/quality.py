@@ -27,7 +27,7 @@ from functools import lru_cache
 import torch
 
 from ..impl import as_impl
-from .classifier import NEAR_READER_FILE, classify, down_up, logits
+from .classifier import CLASSIFIER_FILE, NEAR_READER_FILE, classify, down_up, logits
 from .concepts import captions_of, load_subset
 
 #: The 40 prompts the demo and the metric use (the course's prompts first).
@@ -47,10 +47,10 @@ DEMO_PROMPTS = (
 #: foot (made by the trick, and so to the eye), a tooth on its side that is a cloud only loosely
 #: (the judge's blind spot: a shipped tooth turned 90° is within MSE 0.015 of a shipped cloud, both
 #: pale on white, so turned teeth are not in the turned class), and a slice upside down whose crust
-#: is a hull under a triangular sail (to the eye a sailboat in some samples, a pizza in others).  Then pairs an
-#: earlier classifier without that class passed (each one drawing turned round: a wave, a pumpkin on
-#: its side, …), the course's own pair and an earlier hand-picked one, which read as one prompt (the
-#: model draws templates).
+#: is a hull under a triangular sail (to the eye a sailboat in some samples, a pizza in others).
+#: Then pairs an earlier classifier without that class passed (each one drawing turned round: a wave,
+#: a pumpkin on its side, …), the course's own pair and an earlier hand-picked one, which read as one
+#: prompt (the model draws templates).
 ANAGRAM_PAIRS = (
     ("slice of pizza", "fire", "flip"),
     ("cloud", "tooth", "rot90"),
@@ -78,12 +78,6 @@ HYBRID_PAIRS = (
 )
 I_STARTS = (1, 3, 5, 7, 10, 20)
 
-
-def hybrid_settings(pair) -> dict:
-    """The keyword arguments of :func:`hybrid_reading` for a pair of :data:`HYBRID_PAIRS` (far, near,
-    γ far, γ near, σ): its tuned settings, or the course's (γ = 7 for both, the scaled Gaussian) where None."""
-    _, _, g_far, g_near, sigma = pair
-    return {"gamma": 7.0 if g_far is None else g_far, "gamma_near": g_near, "sigma": sigma}
 #: The prompts beyond DEMO_PROMPTS whose pictures the shipped model's training drew more often
 #: (``--focus``; :func:`fundiff.emoji.train.focus_pictures`): those of the pairs measured then.
 FOCUS_PROMPTS = ("snow-capped mountain", "water wave", "dog face", "fire", "older man")
@@ -142,6 +136,13 @@ def plain_samples(model, prompt: str, n: int, seed: int, impl, gamma: float = 7.
     if hit is None or hit[0] is not model or hit[1] is not impl:
         hit = _PLAIN[key] = (model, impl, run(model, cfg(model, prompt, impl, gamma), n, seed, impl))
     return hit[2]
+
+
+def hybrid_settings(pair) -> dict:
+    """The keyword arguments of :func:`hybrid_reading` for a pair of :data:`HYBRID_PAIRS` (far, near,
+    γ far, γ near, σ): its tuned settings, or the course's (γ = 7 for both, the scaled Gaussian) where None."""
+    _, _, g_far, g_near, sigma = pair
+    return {"gamma": 7.0 if g_far is None else g_far, "gamma_near": g_near, "sigma": sigma}
 
 
 def share(hits: torch.Tensor) -> float:
@@ -210,8 +211,8 @@ def hybrid_reading(model, p_far: str, p_near: str, n: int = 20, gamma: float = 7
     cf, cn = concept(p_far), concept(p_near)
     afar = down_up(x, far_size)
 
-    def reads(pictures, c, path=None):
-        return classify(pictures, **({} if path is None else {"path": path}), turned=False) == c
+    def reads(pictures, c, path=CLASSIFIER_FILE):
+        return classify(pictures, path, turned=False) == c
 
     far, near = reads(afar, cf), reads(x, cn, NEAR_READER_FILE)
     blurred = reads(blur(x, torch.full((n,), 2.0)), cf)
