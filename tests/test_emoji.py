@@ -457,6 +457,10 @@ def test_lookalike_pairs_rhyme_through_the_view_and_are_no_synonyms_twins_or_fac
     (["search", "--pairs", "crown|jellyfish|upside"], r"expected 'UPRIGHT\|THROUGH\[\|VIEW\]' pairs"),
     (["search", "--kind", "hybrid", "--pairs", "crown|jellyfish|flip"], r"expected 'FAR\|NEAR' pairs"),
     (["search", "--pairs", "crown|jelly fish"], r"'jelly fish' not among the captions"),
+    (["drawings"], r"drawings: expected --out FILE.safetensors"),
+    (["search", "--drawings", "no/such/file.safetensors"],
+     r"--drawings no/such/file.safetensors: expected the 'drawings' command's safetensors file"),
+    (["anagrams", "--drawings", "x.safetensors"], r"--drawings: only for search, without --pairs"),
 ])
 def test_quality_command_refuses_bad_arguments(args, msg, capsys):
     from fundiff.emoji import quality
@@ -475,3 +479,127 @@ def test_margin_subtracts_the_largest_top1_control():
          "control_p2_turned_back": 0.5, "control_pair_p2_turned_back": 1.0}
     assert margin(r) == pytest.approx(0.4)
     assert margin({"both": 0.5, "control_plain_near_from_afar": None}) == 0.5
+
+
+# ----------------------------------------------------------------------------------------------
+# Candidates among what the model draws (drawings, drawable, lowpass_pairs, silhouette_pairs)
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shipped_drawings():
+    """Stand-in drawings (K, 2, 3, 32, 32): each concept's first and last shipped picture, except three
+    concepts drawn as blank white (which the model 'cannot draw')."""
+    from fundiff.emoji.classifier import pictures
+
+    x, y, names = pictures()
+    d = torch.stack([torch.stack([x[(y == k).nonzero()[0, 0]], x[(y == k).nonzero()[-1, 0]]]) for k in range(len(names))])
+    blank = [names.index(c) for c in ("snowman", "fire", "skull")]
+    d[blank] = 1.0
+    return d, names, blank
+
+
+@pytest.mark.skipif(not (concepts.EMOJI_DIR / "classifier.safetensors").is_file(), reason="classifier not trained")
+def test_drawable_concepts_are_those_whose_drawings_read_as_asked(shipped_drawings):
+    from fundiff.emoji import quality
+
+    d, names, blank = shipped_drawings
+    ok = quality.drawable(d)
+    assert ok.dtype == torch.bool and ok.shape == (len(names),)
+    assert not ok[blank].any() and float(ok.float().mean()) > 0.9
+    with pytest.raises(ValueError, match=r"expected drawings of shape \(496, n, 3, 32, 32\)"):
+        quality.drawable(d[:10])
+
+
+@pytest.mark.skipif(not (concepts.EMOJI_DIR / "classifier.safetensors").is_file(), reason="classifier not trained")
+def test_lowpass_pairs_agree_when_blurred_among_drawable_concepts(shipped_drawings):
+    """hybrid candidates: drawable concepts only, no faces from afar, ranked by the MSE of their blurs
+    (smallest first), and none whose plain drawings pass the hybrid's controls"""
+    import torchvision.transforms.functional as TF
+
+    from fundiff.emoji import quality
+    from fundiff.emoji.classifier import NEAR_READER_FILE, down_up, logits
+
+    d, names, blank = shipped_drawings
+    sub = concepts.load_subset()
+    pairs = quality.lowpass_pairs(d, sigma=2.5, k=15)
+    assert len(pairs) == 15 and all(a != b for a, b in pairs)
+    ok = quality.drawable(d)
+    low = TF.gaussian_blur(d.flatten(0, 1), 17, 2.5).view(len(names), 2, -1).mean(1)
+    scores = []
+    for a, b in pairs:
+        i, j = names.index(a), names.index(b)
+        assert ok[i] and ok[j] and i not in blank and j not in blank
+        assert {str(sub["categories"][i]), str(sub["subcategories"][i])}.isdisjoint(quality.LOOKALIKE_SKIP)
+        assert float(logits(down_up(d[j], 8)).softmax(1)[:, i].mean()) <= 0.2 + 1e-6
+        assert float(logits(d[i], NEAR_READER_FILE).softmax(1)[:, j].mean()) <= 0.2 + 1e-6
+        scores.append(float(((low[i] - low[j]) ** 2).mean()))
+    assert scores == sorted(scores)
+
+
+@pytest.mark.skipif(not (concepts.EMOJI_DIR / "classifier.safetensors").is_file(), reason="classifier not trained")
+def test_silhouette_pairs_rhyme_because_of_the_view(shipped_drawings):
+    """anagram candidates: drawable concepts whose outlines overlap through the view more than as they
+    are (IoU gain over the drawings' best match, largest first, above a typical pair's); a flip pair
+    listed once; none that the view alone reads as the other"""
+    from fundiff.emoji import quality
+    from fundiff.emoji.classifier import classify
+
+    d, names, blank = shipped_drawings
+    impl = quality.as_impl("solutions")
+    flip, _ = quality.view_of(impl, "flip")
+
+    def iou(x, y):  # max over drawings p, q of IoU(silhouette(x_p), silhouette(y_q))
+        a, b = quality.silhouette(x)[:, None], quality.silhouette(y)[None]
+        return float(((a * b).sum((2, 3)) / torch.maximum(a, b).sum((2, 3))).max())
+
+    def gain(i, j):
+        return iou(flip(d[i]), d[j]) - iou(d[i], d[j])
+
+    pairs = quality.silhouette_pairs(d, "flip", k=10, impl=impl)
+    assert len(pairs) == 10 and all(v == "flip" for *_, v in pairs)
+    assert not {(a, b) for a, b, _ in pairs} & {(b, a) for a, b, _ in pairs}
+    assert not {names[k] for k in blank} & {c for a, b, _ in pairs for c in (a, b)}
+    gains = [gain(names.index(a), names.index(b)) for a, b, _ in pairs]
+    assert gains == pytest.approx(sorted(gains, reverse=True), abs=1e-6)
+    gen = torch.Generator().manual_seed(0)
+    typical = sorted(gain(*torch.randperm(len(names), generator=gen)[:2].tolist()) for _ in range(40))[20]
+    assert gains[-1] > typical + 0.1
+    for a, b, _ in pairs:
+        assert not (classify(flip(d[names.index(a)])) == names.index(b)).any()
+    rot = quality.silhouette_pairs(d, "rot90", k=10, impl=impl)
+    assert len(rot) == 10 and all(v == "rot90" for *_, v in rot)
+
+
+def test_drawings_are_the_plain_cfg_samples_on_their_seeds(model, monkeypatch):
+    from fundiff.emoji import quality
+
+    sub = concepts.load_subset()
+    monkeypatch.setattr(quality, "load_subset", lambda: {"names": sub["names"][:2]})
+    impl = quality.as_impl("solutions")
+    d = quality.drawings(model, n=1, seed=7, impl=impl)
+    assert d.shape == (2, 1, 3, 32, 32)
+    for k in range(2):
+        assert torch.equal(d[k], quality.run(model, quality.cfg(model, str(sub["names"][k]), impl, 7.0), 1, 7 + k, impl))
+
+
+def test_drawings_command_writes_them_and_search_takes_its_candidates(model, shipped_drawings, tmp_path,
+                                                                      monkeypatch, capsys):
+    """`drawings --out F` writes the drawings (float16 safetensors, atomically); `search --drawings F`
+    tries silhouette_pairs' best candidates of those drawings"""
+    from safetensors.torch import load_file, save_file
+
+    from fundiff.emoji import quality
+
+    d, names, _ = shipped_drawings
+    f = tmp_path / "shipped.safetensors"
+    save_file({"drawings": d.half().contiguous()}, f)
+    assert quality.main(["search", "--kind", "flip", "--drawings", str(f), "--k", "1", "--n", "1"]) == 0
+    first = quality.silhouette_pairs(load_file(f)["drawings"], "flip", k=1)[0]
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["pair"] == list(first)
+
+    sub = concepts.load_subset()
+    monkeypatch.setattr(quality, "load_subset", lambda: {"names": sub["names"][:2]})
+    out = tmp_path / "drawn.safetensors"
+    assert quality.main(["drawings", "--out", str(out), "--n", "1"]) == 0
+    got = load_file(out)["drawings"]
+    assert got.dtype == torch.float16 and got.shape == (2, 1, 3, 32, 32)
+    assert torch.equal(got, quality.drawings(model, n=1, impl="solutions").half())

@@ -7,6 +7,9 @@
     python -m fundiff.emoji.quality search --kind flip|rot90|…   # which lookalike pairs work as anagrams (other seeds)
     python -m fundiff.emoji.quality search --kind hybrid       # which pairs of SEARCH_GROUPS work as hybrids
     python -m fundiff.emoji.quality search --pairs "slice of pizza|fire;crown|jellyfish|flip"   # given candidates
+    python -m fundiff.emoji.quality drawings --out runs/drawings.safetensors   # what the model draws per concept
+    python -m fundiff.emoji.quality search --kind flip --drawings runs/drawings.safetensors   # candidates among
+        # the concepts it draws: outlines that rhyme through the view (hybrids: blurs that agree)
 
 Every sample is made with the Part A loop of an implementation (``--impl``, default solutions/):
 CFG at γ = 7 against "", strided timesteps 990, 960, …, 0.  "Reads as p" = the classifier's top-1
@@ -48,7 +51,8 @@ DEMO_PROMPTS = (
 #: (the judge's blind spot: a shipped tooth turned 90° is within MSE 0.015 of a shipped cloud, both
 #: pale on white, so turned teeth are not in the turned class), and a slice upside down whose crust
 #: is a hull under a triangular sail (to the eye a sailboat in some samples, a pizza in others).
-#: Then pairs an earlier classifier without that class passed (each one drawing turned round: a wave,
+#: A later search among the concepts the model draws (:func:`silhouette_pairs`, 32 candidates) found
+#: only these tricks again.  Then pairs an earlier classifier without that class passed (each one drawing turned round: a wave,
 #: a pumpkin on its side, …), the course's own pair and an earlier hand-picked one, which read as one
 #: prompt (the model draws templates).
 ANAGRAM_PAIRS = (
@@ -66,12 +70,20 @@ ANAGRAM_PAIRS = (
 )
 #: Hybrid pairs (prompt seen from afar = low frequencies, prompt up close = high frequencies, far γ,
 #: near γ, σ; None: the course's one γ = 7 and its Gaussian scaled to 32 px).  The tuned ones were
-#: found on seeds 100-105 (settings from far-heavy to near-heavy, scratch sweeps): a ghost whose blur
-#: keeps the snowman's hat and body and a pumpkin painted with a tiger's stripes read both ways; the
-#: lion faces whose blur is a sunflower the near reader does not read as a lion.
+#: found on seeds 100-105 (settings from far-heavy to near-heavy, scratch sweeps; the later ones among
+#: :func:`lowpass_pairs` of the concepts the model draws): a ghost whose blur keeps the snowman's hat
+#: and body, a pale skull whose eye sockets are fronds and whose nose is a trunk (from afar a palm
+#: tree), a pumpkin painted with a tiger's stripes, a pink ghost that blurs into a pink blossom, a
+#: snowy mountain that blurs into a brown cone (to the eye a mountain both ways: the blur loses the
+#: volcano's glow), a beige skull whose blur is a face with two brown eyes; the lion faces whose blur
+#: is a sunflower the near reader does not read as a lion.
 HYBRID_PAIRS = (
     ("snowman", "ghost", 5.0, 12.0, 2.5),
+    ("palm tree", "skull", 3.0, 12.0, 2.0),
     ("jack-o-lantern", "tiger face", 3.0, 12.0, 2.0),
+    ("cherry blossom", "ghost", 3.0, 12.0, 2.0),
+    ("volcano", "snow-capped mountain", 5.0, 12.0, 2.5),
+    ("dog face", "skull", 3.0, 12.0, 2.0),
     ("sunflower", "lion face", 3.0, 15.0, 2.25),
     ("a lithograph of a skull", "a lithograph of waterfalls", None, None, None),
     ("red apple", "cat face", None, None, None),
@@ -283,6 +295,120 @@ def lookalike_pairs(view_name: str, k: int = 40, impl=None, synonym: float = 0.0
     return [(names[i // len(names)], names[i % len(names)], view_name) for v, i in zip(vals.tolist(), idx.tolist()) if v > 0]
 
 
+#: First seed of :func:`drawings` (concept k on seed DRAWINGS_SEED + k): apart from the seeds the
+#: measurements (0 …) and the searches (100 …) use.
+DRAWINGS_SEED = 500
+
+
+def drawings(model, n: int = 2, seed: int = DRAWINGS_SEED, impl=None, log=None) -> torch.Tensor:
+    """(K, n, 3, 32, 32): n plain CFG samples (γ = 7) of every concept's name, concept k on seed
+    ``seed + k``: what the model draws for each prompt.  It draws one template per prompt, so n = 2
+    shows it; the K concepts take about 35 core-minutes."""
+    from tqdm import tqdm
+
+    impl = as_impl(impl)
+    names = [str(c) for c in load_subset()["names"]]
+    return torch.stack([run(model, cfg(model, c, impl, 7.0), n, seed + k, impl)
+                        for k, c in enumerate(tqdm(names, desc="drawings", disable=log is None))])
+
+
+def check_drawings(d) -> torch.Tensor:
+    """``d`` itself if it is (K, n, 3, 32, 32) with K the concepts the model learned; ValueError otherwise."""
+    k = len(load_subset()["names"])
+    if not isinstance(d, torch.Tensor) or d.ndim != 5 or d.shape[0] != k or tuple(d.shape[2:]) != (3, 32, 32):
+        raise ValueError(f"expected drawings of shape ({k}, n, 3, 32, 32) (python -m fundiff.emoji.quality "
+                         f"drawings), got {tuple(d.shape) if isinstance(d, torch.Tensor) else type(d).__name__}")
+    return d.float()
+
+
+def drawable(d: torch.Tensor) -> torch.Tensor:
+    """(K,) bool: the concepts all of whose drawings ``d`` (:func:`drawings`) read as the concept (top-1).
+    Only these can carry a trick: at step 18,111, 44 of the 496 (the demo's prompts, most of them)."""
+    d = check_drawings(d)
+    k, n = d.shape[:2]
+    return (classify(d.flatten(0, 1)) == torch.arange(k).repeat_interleave(n)).view(k, n).all(1)
+
+
+def lowpass_pairs(d: torch.Tensor, sigma: float = 2.5, k: int = 40, control: float = 0.2) -> list[tuple[str, str]]:
+    """Hybrid candidates (far a, near b) among :func:`drawable` concepts whose mean drawings d̄ agree at
+    low frequencies, best first:
+
+        score(a, b) = mean over pixels of (G_σ * d̄_a − G_σ * d̄_b)²      (smallest first)
+
+    so that the near prompt's details can sit on the far prompt's blur.  Left out: pairs whose plain
+    drawings pass a hybrid's controls (b's seen from afar read as a by the classifier, or a's up close
+    as b by the near reader, with mean probability > ``control``), and faces from afar
+    (:data:`LOOKALIKE_SKIP`: a face blurred is any round yellow thing)."""
+    import torchvision.transforms.functional as TF
+
+    d = check_drawings(d)
+    sub = load_subset()
+    names = [str(c) for c in sub["names"]]
+    ok = drawable(d) & torch.tensor([str(c) not in LOOKALIKE_SKIP and str(s) not in LOOKALIKE_SKIP
+                                     for c, s in zip(sub["categories"], sub["subcategories"])])
+    (far,) = ok.nonzero(as_tuple=True)
+    ids = drawable(d).nonzero().flatten()
+    x = d[ids]
+    flat = x.flatten(0, 1)
+    low = TF.gaussian_blur(flat, 2 * int(3 * sigma + 0.5) + 1, sigma).view(len(ids), x.shape[1], -1).mean(1)
+    score = torch.cdist(low, low) ** 2 / low.shape[1]
+    n = x.shape[1]
+    afar = logits(down_up(flat, 8)).softmax(1).view(len(ids), n, -1).mean(1)[:, ids]      # [b, a]
+    close = logits(flat, NEAR_READER_FILE).softmax(1).view(len(ids), n, -1).mean(1)[:, ids]  # [a, b]
+    bad = (afar.T > control) | (close > control) | torch.eye(len(ids), dtype=torch.bool)
+    bad |= ~torch.isin(ids, far)[:, None]
+    score[bad] = float("inf")
+    vals, order = score.flatten().topk(min(k, score.numel()), largest=False)
+    m = len(ids)
+    return [(names[ids[i // m]], names[ids[i % m]]) for v, i in zip(vals.tolist(), order.tolist()) if v < float("inf")]
+
+
+def silhouette(x: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) float: the drawn pixels of pictures x (B, 3, H, W) on white (some channel below 0.75)."""
+    return ((1 - x).amax(1) > 0.25).float()
+
+
+def silhouette_iou(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(A, B): IoU of the silhouettes of x (A, n, 3, H, W) and y (B, n, 3, H, W), the best over their
+    n × n pairs of drawings."""
+    (na, n), nb = x.shape[:2], y.shape[0]
+    a, b = silhouette(x.flatten(0, 1)).flatten(1), silhouette(y.flatten(0, 1)).flatten(1)
+    inter = a @ b.T
+    iou = inter / (a.sum(1)[:, None] + b.sum(1)[None] - inter).clamp(min=1)
+    return iou.view(na, n, nb, y.shape[1]).amax((1, 3))
+
+
+def silhouette_pairs(d: torch.Tensor, view_name: str, k: int = 40, impl=None) -> list[tuple[str, str, str]]:
+    """Anagram candidates (a, b, view_name) among :func:`drawable` concepts whose outlines rhyme
+    *because of* the view, best first:
+
+        score(a, b) = IoU(view(d_a), d_b) − IoU(d_a, d_b)      (:func:`silhouette_iou`)
+
+    The view has to do the work: round things overlap each other at any turn (and superimposed they
+    read as neither), while a slice of pizza upside down takes a flame's outline (pizza ↔ fire and
+    pizza ↔ sailboat, found before, rank in the top 20 of about 2,500 flip pairs).  Left out: pairs where a
+    drawing of a through the view already reads as b, or one of b through the inverse as a (the
+    anagram's controls).  For a view that is its own inverse, (a, b) and (b, a) are one trick turned
+    round: listed once."""
+    impl = as_impl(impl)
+    f, inv = view_of(impl, view_name)
+    d = check_drawings(d)
+    names = [str(c) for c in load_subset()["names"]]
+    ids = drawable(d).nonzero().flatten()
+    x = d[ids]
+    m, n = x.shape[:2]
+    turned = f(x.flatten(0, 1)).view(x.shape)
+    score = silhouette_iou(turned, x) - silhouette_iou(x, x)
+    through, back = classify(turned.flatten(0, 1)).view(m, n), classify(inv(x.flatten(0, 1))).view(m, n)
+    seen_as = (through[:, :, None] == ids).any(1) | (back[:, :, None] == ids).any(1).T  # [a, b]
+    score[seen_as | torch.eye(m, dtype=torch.bool)] = -2
+    probe = torch.arange(16.0).view(1, 1, 4, 4)
+    if torch.equal(f(probe), inv(probe)):  # its own inverse: (b, a) is (a, b) turned round, the same trick
+        score = torch.minimum(score, score.T) + torch.full_like(score, -2).tril()
+    vals, order = score.flatten().topk(min(k, score.numel()))
+    return [(names[ids[i // m]], names[ids[i % m]], view_name) for v, i in zip(vals.tolist(), order.tolist()) if v > -2]
+
+
 def search_pairs(model, kind: str, n: int = 6, seed: int = 100, pairs=None, k: int = 40, skip: int = 0, impl=None,
                  log=print) -> list[dict]:
     """Try candidate pairs as anagrams (``kind`` a view of :func:`views`: the ``k`` best of
@@ -332,7 +458,7 @@ def main(argv=None) -> int:
     from ..models import load_pretrained
 
     p = argparse.ArgumentParser(prog="python -m fundiff.emoji.quality")
-    p.add_argument("what", choices=["samples", "anagrams", "hybrids", "sdedit", "search"])
+    p.add_argument("what", choices=["samples", "anagrams", "hybrids", "sdedit", "search", "drawings"])
     p.add_argument("--kind", default="flip", choices=["flip", "rot90", "rot180", "negate", "hybrid"],
                    help="search: the view of the anagrams searched, or 'hybrid'")
     p.add_argument("--k", type=int, default=40, help="search: how many lookalike pairs to try (anagram views)")
@@ -347,6 +473,9 @@ def main(argv=None) -> int:
                    help="the CFG scale, default 7 (hybrids: the far prompt's; default: the pair's, else 7)")
     p.add_argument("--pairs", default=None, help="hybrids: 'FAR|NEAR;FAR|NEAR' instead of HYBRID_PAIRS; "
                    "search: the candidates ('UPRIGHT|THROUGH[|VIEW];…' for a view, 'FAR|NEAR;…' for --kind hybrid)")
+    p.add_argument("--drawings", default=None, help="search: take the candidates among the concepts these "
+                   "drawings (the 'drawings' command's file) show the model draws: silhouette_pairs / lowpass_pairs")
+    p.add_argument("--out", default=None, help="drawings: the safetensors file to write")
     p.add_argument("--impl", default=None)
     p.add_argument("--path", default=None, help="a model folder (default data/emoji)")
     p.add_argument("--json", default=None, help="also write the results here")
@@ -374,14 +503,37 @@ def main(argv=None) -> int:
         v = getattr(a, name)
         if v is not None and not (math.isfinite(v) and v >= 0 and (name != "sigma" or v > 0)):
             p.error(f"--{name.replace('_', '-')} {v}: expected a finite number ≥ 0 (σ > 0)")
+    if a.what == "drawings" and not a.out:
+        p.error("drawings: expected --out FILE.safetensors (where to write the drawings)")
+    drawn = None
+    if a.drawings:
+        if a.what != "search" or a.pairs:
+            p.error("--drawings: only for search, without --pairs (it chooses the candidates)")
+        try:
+            from safetensors.torch import load_file
+
+            drawn = check_drawings(load_file(a.drawings)["drawings"])
+        except Exception as e:  # a missing, torn or foreign file: say what was expected
+            p.error(f"--drawings {a.drawings}: expected the 'drawings' command's safetensors file ({e})")
     seed = 0 if a.seed is None else a.seed
     gamma = 7.0 if a.gamma is None else a.gamma
     model = load_pretrained("emoji", **({"path": a.path} if a.path else {}))
     pics = []
     if a.what == "samples":
         res = samples_accuracy(model, n=a.n or 10, gamma=gamma, seed=seed, impl=a.impl)
+    elif a.what == "drawings":
+        from ..checkpoint import save_atomic
+
+        x = drawings(model, n=a.n or 2, seed=DRAWINGS_SEED if a.seed is None else a.seed, impl=a.impl, log=print)
+        save_atomic({"drawings": x.half().contiguous()}, a.out, {"seed": str(DRAWINGS_SEED if a.seed is None else a.seed)})
+        ok = drawable(x)
+        names = [str(c) for c in load_subset()["names"]]
+        res = {"drawable": int(ok.sum()), "of": len(ok), "concepts": [c for c, y in zip(names, ok.tolist()) if y]}
     elif a.what == "search":
         pairs = [tuple(pair.split("|")) for pair in a.pairs.split(";")] if a.pairs else None
+        if drawn is not None:
+            pairs = (lowpass_pairs(drawn, k=a.k + a.skip) if a.kind == "hybrid"
+                     else silhouette_pairs(drawn, a.kind, k=a.k + a.skip, impl=a.impl))[a.skip:]
         res = search_pairs(model, a.kind, n=a.n or 6, seed=100 if a.seed is None else a.seed, pairs=pairs, k=a.k,
                            skip=a.skip, impl=a.impl)
     elif a.what == "anagrams":

@@ -47,9 +47,11 @@ PLANS = {
         # pair (reads as the old man)
         "anagrams": [("slice of pizza", "fire"), ("cloud", "tooth", "rot90"), ("slice of pizza", "sailboat"),
                      ("an oil painting of an old man", "an oil painting of people around a campfire")],
-        # (far, near, γ far, γ near, σ) of fundiff.emoji.quality.HYBRID_PAIRS: the two tuned pairs that read
-        # both ways (the near one by the near reader), then the course's pair with the course's settings
-        "hybrids": [("snowman", "ghost", 5.0, 12.0, 2.5), ("jack-o-lantern", "tiger face", 3.0, 12.0, 2.0),
+        # (far, near, γ far, γ near, σ) of fundiff.emoji.quality.HYBRID_PAIRS: tuned pairs that read both ways
+        # (the near one by the near reader; to the eye a ghost in the snowman's hat, a skull whose blur is a palm
+        # tree, a pumpkin with a tiger's stripes), then the course's pair with the course's settings
+        "hybrids": [("snowman", "ghost", 5.0, 12.0, 2.5), ("palm tree", "skull", 3.0, 12.0, 2.0),
+                    ("jack-o-lantern", "tiger face", 3.0, 12.0, 2.0),
                     ("a lithograph of a skull", "a lithograph of waterfalls")],
         "sdedit_istarts": (1, 3, 5, 7, 10, 20),
     },
