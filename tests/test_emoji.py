@@ -569,22 +569,10 @@ def test_silhouette_pairs_rhyme_because_of_the_view(shipped_drawings):
     assert len(rot) == 10 and all(v == "rot90" for *_, v in rot)
 
 
-def test_drawings_are_the_plain_cfg_samples_on_their_seeds(model, monkeypatch):
-    from fundiff.emoji import quality
-
-    sub = concepts.load_subset()
-    monkeypatch.setattr(quality, "load_subset", lambda: {"names": sub["names"][:2]})
-    impl = quality.as_impl("solutions")
-    d = quality.drawings(model, n=1, seed=7, impl=impl)
-    assert d.shape == (2, 1, 3, 32, 32)
-    for k in range(2):
-        assert torch.equal(d[k], quality.run(model, quality.cfg(model, str(sub["names"][k]), impl, 7.0), 1, 7 + k, impl))
-
-
 def test_drawings_command_writes_them_and_search_takes_its_candidates(model, shipped_drawings, tmp_path,
                                                                       monkeypatch, capsys):
-    """`drawings --out F` writes the drawings (float16 safetensors, atomically); `search --drawings F`
-    tries silhouette_pairs' best candidates of those drawings"""
+    """`drawings --out F` writes the drawings (the plain CFG samples of each concept's name on its seed,
+    float16 safetensors, atomically); `search --drawings F` tries silhouette_pairs' best candidates"""
     from safetensors.torch import load_file, save_file
 
     from fundiff.emoji import quality
@@ -602,4 +590,7 @@ def test_drawings_command_writes_them_and_search_takes_its_candidates(model, shi
     assert quality.main(["drawings", "--out", str(out), "--n", "1"]) == 0
     got = load_file(out)["drawings"]
     assert got.dtype == torch.float16 and got.shape == (2, 1, 3, 32, 32)
-    assert torch.equal(got, quality.drawings(model, n=1, impl="solutions").half())
+    impl = quality.as_impl("solutions")  # the plain CFG samples of each name, concept k on seed 500 + k
+    for k in range(2):
+        plain = quality.run(model, quality.cfg(model, str(sub["names"][k]), impl, 7.0), 1, quality.DRAWINGS_SEED + k, impl)
+        assert torch.equal(got[k], plain.half())
