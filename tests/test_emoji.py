@@ -461,6 +461,7 @@ def test_lookalike_pairs_rhyme_through_the_view_and_are_no_synonyms_twins_or_fac
     (["search", "--drawings", "no/such/file.safetensors"],
      r"--drawings no/such/file.safetensors: expected the 'drawings' command's safetensors file"),
     (["anagrams", "--drawings", "x.safetensors"], r"--drawings: only for search, without --pairs"),
+    (["search", "--kind", "flip", "--sigma", "2"], r"--gamma-near and --sigma are a hybrid's settings"),
 ])
 def test_quality_command_refuses_bad_arguments(args, msg, capsys):
     from fundiff.emoji import quality
@@ -594,3 +595,28 @@ def test_drawings_command_writes_them_and_search_takes_its_candidates(model, shi
     for k in range(2):
         plain = quality.run(model, quality.cfg(model, str(sub["names"][k]), impl, 7.0), 1, quality.DRAWINGS_SEED + k, impl)
         assert torch.equal(got[k], plain.half())
+
+
+def test_search_reads_each_candidate_with_the_given_settings(monkeypatch):
+    """`search --kind hybrid --gamma G --gamma-near H --sigma S` reads every candidate with those settings
+    (how the tuned hybrids were found), and an anagram search with the given --gamma"""
+    from fundiff.emoji import quality
+
+    seen = []
+
+    def reading(kind):
+        def read(model, a, b, *view, **kw):
+            seen.append((kind, a, b, *view, kw))
+            return {"both": 0.0, "pair_both": 0.0}, None
+        return read
+
+    monkeypatch.setattr(quality, "hybrid_reading", reading("hybrid"))
+    monkeypatch.setattr(quality, "anagram_reading", reading("anagram"))
+    assert quality.main(["search", "--kind", "hybrid", "--pairs", "palm tree|skull;dog face|skull", "--gamma", "3",
+                         "--gamma-near", "12", "--sigma", "2", "--n", "1"]) == 0
+    assert quality.main(["search", "--pairs", "slice of pizza|fire|flip", "--gamma", "5", "--n", "1"]) == 0
+    assert [s[:-1] for s in seen] == [("hybrid", "palm tree", "skull"), ("hybrid", "dog face", "skull"),
+                                     ("anagram", "slice of pizza", "fire", "flip")]
+    for *_, kw in seen[:2]:
+        assert (kw["gamma"], kw["gamma_near"], kw["sigma"], kw["n"], kw["seed"]) == (3.0, 12.0, 2.0, 1, 100)
+    assert seen[2][-1]["gamma"] == 5.0 and "sigma" not in seen[2][-1]

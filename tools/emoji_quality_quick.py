@@ -1,7 +1,7 @@
 """The emoji quality run quoted in the closing note (issue 12), in two halves for two cores:
 
     python tools/emoji_quality_quick.py a [MODEL_DIR]   # CFG samples of the 40 demo prompts (5 each), SDEdit of the photo (4 each)
-    python tools/emoji_quality_quick.py b [MODEL_DIR]   # the anagram pairs of ANAGRAM_PAIRS[:7] and the tuned hybrids of HYBRID_PAIRS[:7] (their own settings), 20 each
+    python tools/emoji_quality_quick.py b [MODEL_DIR]   # the anagram pairs of ANAGRAM_PAIRS[:7] and the tuned hybrids of HYBRID_PAIRS (their own settings), 20 each
     (b1 / b2: the anagrams / the hybrids only, to run the halves of b at once; PAIRS=LO:HI: the anagram pairs
     ANAGRAM_PAIRS[LO:HI] only, e.g. PAIRS=0:4 and PAIRS=4:7 in two processes.  The anagram grid shows
     each pair's samples as they are, then through the view)
@@ -37,7 +37,7 @@ elif half in ("b", "b1", "b2"):  # b1: the anagrams only, b2: the hybrids only (
     for pair in q.ANAGRAM_PAIRS[lo:hi] if half != "b2" else ():
         r, x = q.anagram_reading(m, *pair, n=20); out["anagrams"].append(r); print(r, flush=True)
         xs += [x[:10], q.view_of(impl, pair[2])[0](x[:10])]  # as it is, then through the view
-    for pair in q.HYBRID_PAIRS[:7] if half != "b1" else ():
+    for pair in [h for h in q.HYBRID_PAIRS if h[2] is not None] if half != "b1" else ():  # the tuned ones
         r, x = q.hybrid_reading(m, *pair[:2], n=20, **q.hybrid_settings(pair)); out["hybrids"].append(r); xs.append(x[:10]); print(r, flush=True)
     save_image(torch.cat(xs), f"runs/q_tricks{half[1:]}{part}.png", nrow=10, normalize=True, value_range=(-1, 1), padding=1)
 else:

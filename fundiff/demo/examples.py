@@ -12,6 +12,7 @@ import torch
 
 from ..data.images import IMAGES_DIR, load_image, load_mask
 from ..impl import as_impl
+from ..pictures import gaussian_kernel_size
 from ..metrics import cfg_sample
 from ..models.mnist import load_bundled
 from ..pictures import save_grid
@@ -70,7 +71,7 @@ def examples(out: Path, guidance_scale: float = 5.0, seed: int = 0, impl=None) -
                                  value_range=rng, scale=3))
     # hybrids: low frequencies of a, high frequencies of b; row 2 = the same seen small (4× smaller)
     for k, (a, b, sigma) in enumerate((("1", "7", None), ("1", "7", 2.0), ("0", "8", 2.0), ("7", "1", 2.0))):
-        kernel = None if sigma is None else 2 * round(3 * sigma) + 1
+        kernel = None if sigma is None else gaussian_kernel_size(sigma)
         est = gui.hybrid_estimator(cfg(a), cfg(b), kernel_size=kernel, sigma=sigma)
         x = den.sample(est, (8, 1, 28, 28), ts, abar, gen(600 + k)).clamp(-1, 1)
         small = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(x, 4), size=28, mode="nearest")

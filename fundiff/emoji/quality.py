@@ -30,6 +30,7 @@ from functools import lru_cache
 import torch
 
 from ..impl import as_impl
+from ..pictures import gaussian_kernel_size
 from .classifier import CLASSIFIER_FILE, NEAR_READER_FILE, classify, down_up, logits
 from .concepts import captions_of, load_subset
 
@@ -211,12 +212,12 @@ def hybrid_reading(model, p_far: str, p_near: str, n: int = 20, gamma: float = 7
     and shapes; ``near_colour``: by the classifier, which reads colours, the far prompt's by
     construction); each the top-1 over the concepts.  The controls: plain samples of p_near seen from
     afar read as p_far, and plain samples of p_far read up close as p_near.
-    ``sigma``: the hybrid's Gaussian (kernel 2·⌊3σ⌉ + 1); None: the estimator's default for the size.
+    ``sigma``: the hybrid's Gaussian (kernel :func:`~fundiff.pictures.gaussian_kernel_size`); None: the estimator's default for the size.
     ``gamma`` is p_far's CFG scale, ``gamma_near`` p_near's (None: ``gamma``, the course's one scale)."""
     from .classifier import blur
 
     impl = as_impl(impl)
-    kw = {} if sigma is None else {"kernel_size": 2 * int(3 * sigma + 0.5) + 1, "sigma": sigma}
+    kw = {} if sigma is None else {"kernel_size": gaussian_kernel_size(sigma), "sigma": sigma}
     g_near = gamma if gamma_near is None else gamma_near
     est = impl.guidance.hybrid_estimator(cfg(model, p_far, impl, gamma), cfg(model, p_near, impl, g_near), **kw)
     x = run(model, est, n, seed, impl)
@@ -306,7 +307,7 @@ def lookalike_pairs(view_name: str, k: int = 40, impl=None, synonym: float = 0.0
 DRAWINGS_SEED = 500
 
 
-def drawings(model, n: int = 2, seed: int = DRAWINGS_SEED, impl=None, log=None) -> torch.Tensor:
+def drawings(model, n: int = 2, seed: int = DRAWINGS_SEED, impl=None, progress: bool = False) -> torch.Tensor:
     """(K, n, 3, 32, 32): n plain CFG samples (γ = 7) of every concept's name, concept k on seed
     ``seed + k``: what the model draws for each prompt.  It draws one template per prompt, so n = 2
     shows it; the K concepts take about 35 core-minutes."""
@@ -315,7 +316,7 @@ def drawings(model, n: int = 2, seed: int = DRAWINGS_SEED, impl=None, log=None) 
     impl = as_impl(impl)
     names = [str(c) for c in load_subset()["names"]]
     return torch.stack([run(model, cfg(model, c, impl, 7.0), n, seed + k, impl)
-                        for k, c in enumerate(tqdm(names, desc="drawings", disable=log is None))])
+                        for k, c in enumerate(tqdm(names, desc="drawings", disable=not progress))])
 
 
 def check_drawings(d) -> torch.Tensor:
@@ -355,7 +356,7 @@ def lowpass_pairs(d: torch.Tensor, sigma: float = 2.5, k: int = 40, control: flo
                          for i in ids.tolist()], dtype=torch.bool)
     m, n = len(ids), d.shape[1]
     flat = d[ids].flatten(0, 1)
-    low = TF.gaussian_blur(flat, 2 * int(3 * sigma + 0.5) + 1, sigma).view(m, n, -1).mean(1)
+    low = TF.gaussian_blur(flat, gaussian_kernel_size(sigma), sigma).view(m, n, -1).mean(1)
     score = torch.cdist(low, low) ** 2 / low.shape[1]
     afar = logits(down_up(flat, 8)).softmax(1).view(m, n, -1).mean(1)[:, ids]          # [b, a]
     close = logits(flat, NEAR_READER_FILE).softmax(1).view(m, n, -1).mean(1)[:, ids]   # [a, b]
@@ -404,19 +405,21 @@ def silhouette_pairs(d: torch.Tensor, view_name: str, k: int = 40, impl=None) ->
     through, back = classify(turned.flatten(0, 1)).view(m, n), classify(inv(x.flatten(0, 1))).view(m, n)
     seen_as = (through[:, :, None] == ids).any(1) | (back[:, :, None] == ids).any(1).T  # [a, b]
     score[seen_as | torch.eye(m, dtype=torch.bool)] = -2
-    if own_inverse(f, inv):  # (b, a) is (a, b) turned round, the same trick
-        score = torch.minimum(score, score.T) + torch.full_like(score, -2).tril()
+    if own_inverse(f, inv):  # (b, a) is (a, b) turned round, the same trick: keep a < b, the worse of the two
+        upper = torch.ones(m, m, dtype=torch.bool).triu(1)
+        score = torch.where(upper, torch.minimum(score, score.T), torch.full_like(score, -2))
     vals, order = score.flatten().topk(min(k, score.numel()))
     return [(names[ids[i // m]], names[ids[i % m]], view_name) for v, i in zip(vals.tolist(), order.tolist()) if v > -2]
 
 
 def search_pairs(model, kind: str, n: int = 6, seed: int = 100, pairs=None, k: int = 40, skip: int = 0, impl=None,
-                 log=print) -> list[dict]:
+                 log=print, settings: dict | None = None) -> list[dict]:
     """Try candidate pairs as anagrams (``kind`` a view of :func:`views`: the ``k`` best of
     :func:`lookalike_pairs` after the ``skip`` best) or as hybrids (``kind`` 'hybrid': every ordered
     pair within each group of :data:`SEARCH_GROUPS`), ``n`` samples each on seeds from ``seed`` (keep them apart from the seeds a
     final measurement uses), with the controls; sorted by :func:`margin` (then pairwise 'pair_both').
-    ``pairs``: the candidates instead ((a, b) or (a, b, view))."""
+    ``pairs``: the candidates instead ((a, b) or (a, b, view)).  ``settings``: keyword arguments of the
+    reading (``gamma``; for hybrids also ``gamma_near`` and ``sigma``), e.g. a tuned pair's."""
     if pairs is None:
         if kind == "hybrid":
             pairs = [(a, b) for g in SEARCH_GROUPS.values() for a in g for b in g if a != b]
@@ -425,9 +428,10 @@ def search_pairs(model, kind: str, n: int = 6, seed: int = 100, pairs=None, k: i
     out = []
     for pair in pairs:
         if kind == "hybrid":
-            r, _ = hybrid_reading(model, *pair[:2], n=n, seed=seed, impl=impl)
+            r, _ = hybrid_reading(model, *pair[:2], n=n, seed=seed, impl=impl, **(settings or {}))
         else:
-            r, _ = anagram_reading(model, *pair[:2], pair[2] if len(pair) > 2 else kind, n=n, seed=seed, impl=impl)
+            r, _ = anagram_reading(model, *pair[:2], pair[2] if len(pair) > 2 else kind, n=n, seed=seed, impl=impl,
+                                   **(settings or {}))
         log(json.dumps(r))
         out.append(r)
     return sorted(out, key=lambda r: (-margin(r), -r["pair_both"]))
@@ -467,9 +471,11 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=None, help="samples per prompt / pair (default 10 / 20)")
     p.add_argument("--seed", type=int, default=None, help="first seed (default 0; search: 100, apart from the others)")
     p.add_argument("--sigma", type=float, default=None,
-                   help="hybrids: the Gaussian's σ (default: the pair's in HYBRID_PAIRS, else the course's, scaled)")
+                   help="hybrids (and search --kind hybrid): the Gaussian's σ (default: the pair's in HYBRID_PAIRS, "
+                   "else the course's, scaled)")
     p.add_argument("--gamma-near", type=float, default=None,
-                   help="hybrids: the near prompt's CFG scale (default: the pair's, else the far one's)")
+                   help="hybrids (and search --kind hybrid): the near prompt's CFG scale (default: the pair's, else "
+                   "the far one's)")
     p.add_argument("--gamma", type=float, default=None,
                    help="the CFG scale, default 7 (hybrids: the far prompt's; default: the pair's, else 7)")
     p.add_argument("--pairs", default=None, help="hybrids: 'FAR|NEAR;FAR|NEAR' instead of HYBRID_PAIRS; "
@@ -504,6 +510,9 @@ def main(argv=None) -> int:
         v = getattr(a, name)
         if v is not None and not (math.isfinite(v) and v >= 0 and (name != "sigma" or v > 0)):
             p.error(f"--{name.replace('_', '-')} {v}: expected a finite number ≥ 0 (σ > 0)")
+    given = {k: v for k, v in (("gamma", a.gamma), ("gamma_near", a.gamma_near), ("sigma", a.sigma)) if v is not None}
+    if anagram_search and {"gamma_near", "sigma"} & set(given):
+        p.error("--gamma-near and --sigma are a hybrid's settings: expected them with hybrids or search --kind hybrid")
     if a.what == "drawings" and not a.out:
         p.error("drawings: expected --out FILE.safetensors (where to write the drawings)")
     drawn = None
@@ -525,7 +534,7 @@ def main(argv=None) -> int:
     elif a.what == "drawings":
         from ..checkpoint import save_atomic
 
-        x = drawings(model, n=a.n or 2, seed=DRAWINGS_SEED if a.seed is None else a.seed, impl=a.impl, log=print)
+        x = drawings(model, n=a.n or 2, seed=DRAWINGS_SEED if a.seed is None else a.seed, impl=a.impl, progress=True)
         save_atomic({"drawings": x.half().contiguous()}, a.out, {"seed": str(DRAWINGS_SEED if a.seed is None else a.seed)})
         ok = drawable(x)
         names = [str(c) for c in load_subset()["names"]]
@@ -536,7 +545,7 @@ def main(argv=None) -> int:
             pairs = (lowpass_pairs(drawn, k=a.k + a.skip) if a.kind == "hybrid"
                      else silhouette_pairs(drawn, a.kind, k=a.k + a.skip, impl=a.impl))[a.skip:]
         res = search_pairs(model, a.kind, n=a.n or 6, seed=100 if a.seed is None else a.seed, pairs=pairs, k=a.k,
-                           skip=a.skip, impl=a.impl)
+                           skip=a.skip, impl=a.impl, settings=given)
     elif a.what == "anagrams":
         res = []
         for p1, p2, v in ANAGRAM_PAIRS:
@@ -548,8 +557,7 @@ def main(argv=None) -> int:
         res = []
         pairs = [(*pair.split("|"), None, None, None) for pair in a.pairs.split(";")] if a.pairs else HYBRID_PAIRS
         for pair in pairs:
-            given = {"gamma": a.gamma, "gamma_near": a.gamma_near, "sigma": a.sigma}
-            kw = {**hybrid_settings(pair), **{k: v for k, v in given.items() if v is not None}}
+            kw = {**hybrid_settings(pair), **given}
             r, x = hybrid_reading(model, *pair[:2], n=a.n or 20, seed=seed, impl=a.impl, **kw)
             res.append(r)
             pics.append(x)

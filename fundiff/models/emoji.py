@@ -14,8 +14,8 @@ Stored in diffusers format under ``data/emoji/``: ``unet/``, ``scheduler/``, ``t
 prompt table ``prompt_embeds.safetensors`` and the pictures it learned (``emoji_32_subset.npz``).
 Pictures: Noto Emoji (Google, Apache 2.0) and Twemoji (Twitter, Inc. and contributors, CC BY 4.0).
 The shipped weights (18,111 steps, 377 min on 2 shared CPU cores) draw the asked emoji in 97.5 % of
-CFG samples; three anagram pairs (to the eye one, and one in some samples) and two hybrid pairs
-read both ways (``data/emoji/README.md``).
+CFG samples; three anagram pairs (to the eye one, and one in some samples) and six hybrid pairs (to
+the eye two) read both ways to its classifiers (``data/emoji/README.md``).
 """
 from __future__ import annotations
 

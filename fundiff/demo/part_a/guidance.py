@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ...pictures import gaussian_kernel_size
 from ..context import Ctx
 from .setup import est_of, fmt_prompt, rows_of, test_images, timesteps_of
 
@@ -134,7 +135,7 @@ def sec_a18(ctx: Ctx):
 def sec_a19(ctx: Ctx):
     """§1.9: hybrid images ε = lowpass(ε₁) + highpass(ε₂), shown large (near) and small (far).  A row of
     the plan is (far, near) with the course's settings (one γ, the course's Gaussian scaled to the image
-    size) or (far, near, γ_far, γ_near, σ) for a pair tuned to the model (kernel 2·⌊3σ⌉ + 1)."""
+    size) or (far, near, γ_far, γ_near, σ) for a pair tuned to the model (kernel :func:`~fundiff.pictures.gaussian_kernel_size`)."""
     model, plan = ctx.model, ctx.plan
     gamma, n = 7.0, 2
     ts = timesteps_of(ctx)
@@ -147,7 +148,7 @@ def sec_a19(ctx: Ctx):
     rows = []
     for lo_p, hi_p, *tuned in plan["hybrids"][:1] if ctx.quick else plan["hybrids"]:
         g_lo, g_hi, k_row, s_row = (gamma, gamma, k, s) if not tuned else (
-            tuned[0], tuned[1], 2 * int(3 * tuned[2] + 0.5) + 1, tuned[2])
+            tuned[0], tuned[1], gaussian_kernel_size(tuned[2]), tuned[2])
         est = ctx.f("guidance.hybrid_estimator")(est_of(ctx, lo_p, g_lo), est_of(ctx, hi_p, g_hi), k_row, s_row)
         x = ctx.f("denoise.sample")(est, (n, *model.image_shape), ts, model.alphas_cumprod, ctx.gen())
         how = ("course's settings" if not tuned else f"tuned: γ {g_lo:g} / {g_hi:g}, kernel {k_row}, σ = {s_row:g}")
