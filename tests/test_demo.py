@@ -271,6 +271,6 @@ def test_the_emoji_model_runs_part_a(tmp_path):
     for sid in ("A1.7.2", "A1.8"):
         text = page.sections[section_id(sid)]
         assert "not implemented yet" not in text and "Error" not in text, text[:500]
-    assert "rotated 90°" in page.sections[section_id("A1.8")]  # the view with an inverse (rotate270)
+    assert "rotated 180°" in page.sections[section_id("A1.8")]  # the quick plan's second view: pear ↔ light bulb
     assert "Noto Emoji" in html_text and "Twemoji" in html_text
     check_images_decode(out, page)

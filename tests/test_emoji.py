@@ -236,6 +236,24 @@ def test_focus_pictures_are_the_prompts_concepts():
     assert 0.45 < share < 0.6, share
 
 
+def test_extra_pictures_take_their_share_on_top_of_the_focus():
+    from fundiff.emoji import quality
+
+    d = concepts.load_subset()
+    f = etrain.focus_pictures(d["labels"])
+    extra = etrain.focus_pictures(d["labels"], ("pear", "droplet"))
+    assert {int(d["labels"][i]) for i in extra} == {quality.concept("pear"), quality.concept("droplet")}
+    # extra share 0 draws what the focus alone drew, so old runs replay unchanged
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert torch.equal(etrain.draw_pictures(1082, f, 0.8, 64, g1, extra, 0.0), etrain.draw_pictures(1082, f, 0.8, 64, g2))
+    got = etrain.draw_pictures(1082, f, 0.8, 8000, torch.Generator().manual_seed(4), extra, 0.25)
+    ex, fo = set(extra.tolist()), set(f.tolist()) - set(extra.tolist())
+    share_extra = sum(i in ex for i in got.tolist()) / 8000
+    share_focus = sum(i in fo for i in got.tolist()) / 8000
+    assert 0.23 < share_extra < 0.28, share_extra  # 0.25 (+ the rare uniform draws of those 4 pictures)
+    assert 0.56 < share_focus < 0.64, share_focus  # 0.8 × 0.75 = 0.6
+
+
 # ----------------------------------------------------------------------------------------------
 # Training: the command, resume, torn files, two processes
 # ----------------------------------------------------------------------------------------------
@@ -303,7 +321,27 @@ def test_two_processes_agree_with_one(tmp_path):
     assert max(float((w1[k] - w3[k]).abs().max()) for k in w1) > 1e-3
 
 
+def test_init_fine_tunes_from_saved_weights_and_keeps_their_record(tmp_path):
+    base = run_train("--out", tmp_path / "base", "--work", tmp_path / "wb", "--steps", "2", "--batch-size", "4")
+    assert base.returncode == 0, base.stderr[-2000:]
+    ft = run_train("--out", tmp_path / "ft", "--work", tmp_path / "wf", "--steps", "1", "--batch-size", "4",
+                   "--init", tmp_path / "base" / "unet", "--extra-prompts", "pear; droplet", "--extra-share", "0.5",
+                   "--lr", "1e-9")
+    assert ft.returncode == 0, ft.stderr[-2000:]
+    w0, w1 = weights(tmp_path / "base"), weights(tmp_path / "ft")
+    # one step at lr 1e-9: the EMA starts from the saved weights and stays there (a fresh UNet would not)
+    assert max(float((w0[k] - w1[k]).abs().max()) for k in w0) < 1e-6
+    rec = json.loads((tmp_path / "ft" / "training.json").read_text())
+    assert rec["init_record"]["steps"] == 2 and rec["steps"] == 1
+    ph = rec["phases"][0]
+    assert ph["init"] == str(tmp_path / "base" / "unet") and ph["extra_prompts"] == ["pear", "droplet"]
+    assert ph["extra_share"] == 0.5
+
+
 @pytest.mark.parametrize("args, msg", [
+    (["--extra-share", "2"], "expected a share in [0, 1]"), (["--extra-share", "0.3"], "needs --extra-prompts"),
+    (["--extra-prompts", "a flying teapot", "--extra-share", "0.3"], "--extra-prompts"),
+    (["--init", "no/such/folder"], "expected a saved UNet folder"),
     (["--steps", "0"], "must be > 0"), (["--batch-size", "-2"], "must be > 0"), (["--lr", "-1"], "must be > 0"),
     (["--device", "tpu9"], "not a torch device"), (["--minutes", "0"], "must be > 0"),
     (["--focus", "1.5"], "expected a share in [0, 1]"), (["--weighting", "snr"], "invalid choice"),
@@ -620,3 +658,37 @@ def test_search_reads_each_candidate_with_the_given_settings(monkeypatch):
     for *_, kw in seen[:2]:
         assert (kw["gamma"], kw["gamma_near"], kw["sigma"], kw["n"], kw["seed"]) == (3.0, 12.0, 2.0, 1, 100)
     assert seen[2][-1]["gamma"] == 5.0 and "sigma" not in seen[2][-1]
+
+
+def test_anagram_reading_reads_through_the_view_with_and_without_the_turned_class(monkeypatch):
+    """Through the view a picture can look like another drawing turned round (a pear upside down is a
+    bulb): the *_concepts readings take the top-1 over the concepts alone, for the anagram and for the
+    controls, while the others keep "a turned picture" as an answer.  Stub samples: a marker pixel in
+    the top-left corner reads as p1; anything else reads as "turned", or as p2 without that class."""
+    from fundiff.emoji import quality
+
+    c1, c2 = quality.concept("pear"), quality.concept("electric light bulb")
+    k = len(concepts.load_subset()["names"])
+
+    def marked(n, corner=0):
+        x = -torch.ones(n, 3, 32, 32)
+        x[:, :, corner, corner] = 1
+        return x
+
+    def classify(x, turned=True):
+        first = x[:, 0, 0, 0] == 1
+        return torch.where(first, torch.tensor(c1), torch.tensor(k if turned else c2))
+
+    monkeypatch.setattr(quality, "cfg", lambda *a: (lambda x, t: x))
+    monkeypatch.setattr(quality, "run", lambda model, est, n, seed, impl: marked(n))
+    monkeypatch.setattr(quality, "plain_samples",  # p2's plain samples turned back read as p1
+                        lambda model, p, n, seed, impl, gamma: marked(n, 0 if p == "pear" else -1))
+    monkeypatch.setattr(quality, "classify", classify)
+    monkeypatch.setattr(quality, "pair_reads_first", lambda x, a, b: torch.zeros(len(x), dtype=torch.bool))
+    r, x = quality.anagram_reading(None, "pear", "electric light bulb", "rot180", n=3)
+    assert x.shape == (3, 3, 32, 32)
+    assert (r["upright"], r["through_view"], r["both"]) == (1.0, 0.0, 0.0)
+    assert (r["through_view_concepts"], r["both_concepts"]) == (1.0, 1.0)
+    assert (r["control_plain_through_view"], r["control_plain_through_view_concepts"]) == (0.0, 1.0)
+    assert (r["control_p2_turned_back"], r["control_p2_turned_back_concepts"]) == (1.0, 1.0)
+    assert quality.margin(r) == -1.0  # the largest control counts

@@ -44,22 +44,29 @@ DEMO_PROMPTS = (
     "airplane", "sailboat", "volcano", "guitar", "ghost", "robot face", "jack-o-lantern", "christmas tree",
     "hamburger", "slice of pizza", "crown", "pig face", "tiger face", "cherry blossom",
 )
-#: Visual-anagram pairs (prompt upright, prompt through the view, view name).  The first three read
-#: both ways to the classifier with its turned class (a turned drawing reads as turned, not as the
-#: emoji it resembles), found by ``python -m fundiff.emoji.quality search --kind flip|rot90`` (seeds
-#: 100-105) among :func:`lookalike_pairs`: a pointed slice whose crust turns into a flame's round
-#: foot (made by the trick, and so to the eye), a tooth on its side that is a cloud only loosely
-#: (the judge's blind spot: a shipped tooth turned 90° is within MSE 0.015 of a shipped cloud, both
-#: pale on white, so turned teeth are not in the turned class), and a slice upside down whose crust
-#: is a hull under a triangular sail (to the eye a sailboat in some samples, a pizza in others).
-#: A later search among the concepts the model draws (:func:`silhouette_pairs`, 32 candidates) found
-#: only these tricks again.  Then pairs an earlier classifier without that class passed (each one drawing turned round: a wave,
-#: a pumpkin on its side, …), the course's own pair and an earlier hand-picked one, which read as one
-#: prompt (the model draws templates).
+#: Visual-anagram pairs (prompt upright, prompt through the view, view name).  The first five read
+#: both ways to the classifier by one of its two readings, each with its own controls
+#: (data/emoji/README.md): top-1 with its turned class (a turned drawing reads as turned, not as the
+#: emoji it resembles) or top-1 over the concepts alone.  Three were found by ``python -m
+#: fundiff.emoji.quality search --kind flip|rot90`` (seeds 100-105) among :func:`lookalike_pairs`: a
+#: pointed slice whose crust turns into a flame's round foot (both readings on the 18,111-step
+#: weights, the concepts' reading after the fine-tune), a tooth on its side that is a cloud only
+#: loosely (the judge's blind spot: a shipped tooth turned 90° is within MSE 0.015 of a shipped cloud,
+#: so turned teeth are not in the turned class; over the concepts, plain teeth turned read as a
+#: cloud: the turned class's reading only), and a slice upside down whose crust is a hull under a
+#: triangular sail (over the concepts, plain sailboats turned back read as pizza: the turned class's
+#: reading only).  The next two, chosen by :func:`silhouette_pairs` on the shipped pictures and made
+#: drawable by the fine-tune (``--extra-prompts``), read by the concepts with both controls at 0 %: a
+#: pear whose 180° turn is a light bulb, a balloon whose flip is a red fruit on its stalk (the turned
+#: class calls both "turned").  Then pairs an earlier classifier without that class passed (each one
+#: drawing turned round: a wave, a pumpkin on its side, …), the course's own pair and an earlier
+#: hand-picked one, which read as one prompt (the model draws templates).
 ANAGRAM_PAIRS = (
     ("slice of pizza", "fire", "flip"),
     ("cloud", "tooth", "rot90"),
     ("slice of pizza", "sailboat", "flip"),
+    ("pear", "electric light bulb", "rot180"),
+    ("balloon", "red apple", "flip"),
     ("dolphin", "water wave", "flip"),
     ("basketball and hoop", "jack-o-lantern", "rot90"),
     ("flamingo", "tokyo tower", "rot180"),
@@ -72,11 +79,13 @@ ANAGRAM_PAIRS = (
 #: Hybrid pairs (prompt seen from afar = low frequencies, prompt up close = high frequencies, far γ,
 #: near γ, σ; None: the course's one γ = 7 and its Gaussian scaled to 32 px).  The tuned ones were
 #: found on seeds 100-105 (settings from far-heavy to near-heavy, scratch sweeps; the later ones among
-#: :func:`lowpass_pairs` of the concepts the model draws): a ghost whose blur keeps the snowman's hat
-#: and body, a pale skull whose eye sockets are fronds and whose nose is a trunk (from afar a palm
-#: tree), a pumpkin painted with a tiger's stripes, a pink ghost that blurs into a pink blossom, a
-#: snowy mountain that blurs into a brown cone (to the eye a mountain both ways: the blur loses the
-#: volcano's glow), a beige skull whose blur is a face with two brown eyes; the lion faces whose blur
+#: :func:`lowpass_pairs` of the concepts the model draws, on the 18,111-step weights; the fine-tuned
+#: weights keep the settings): a ghost whose blur keeps the snowman's hat and body, a pale skull whose
+#: eye sockets are fronds and whose nose is a trunk (from afar a palm tree), a pumpkin painted with a
+#: tiger's stripes (after the fine-tune the near reader sees the tiger in 25 %), a pink ghost that
+#: blurs into a pink blossom, a snowy mountain that blurs into a brown cone (to the eye a mountain both
+#: ways: the blur loses the volcano's glow), a skull with a dog's brown ears whose blur is a face with
+#: two brown eyes (after the fine-tune a skull to the near reader in 40 %); the lion faces whose blur
 #: is a sunflower the near reader does not read as a lion.
 HYBRID_PAIRS = (
     ("snowman", "ghost", 5.0, 12.0, 2.5),
@@ -182,25 +191,35 @@ def samples_accuracy(model, prompts=DEMO_PROMPTS, n: int = 10, gamma: float = 7.
 def anagram_reading(model, p1: str, p2: str, view: str, n: int = 20, gamma: float = 7.0, seed: int = 0,
                     impl=None, control: bool = True) -> dict:
     """Shares of n anagrams read as p1 upright, as p2 through the view, and both (top-1 over every
-    concept; ``pair_*``: p1's logit against p2's only); the controls (unless ``control`` is False):
-    plain samples of p1 read as p2 through the same view (is the view alone enough?), and plain
-    samples of p2 read as p1 through the inverse view (is the "anagram" just p2 turned round, a
-    drawing the classifier misreads when turned?), top-1 and pairwise."""
+    concept and "a turned picture"; ``*_concepts``: top-1 over the concepts alone, for a view that
+    leaves a picture which looks like another drawing turned round, e.g. a pear upside down is a
+    bulb; ``pair_*``: p1's logit against p2's only); the controls (unless ``control`` is False), with
+    each reader: plain samples of p1 read as p2 through the same view (is the view alone enough?),
+    and plain samples of p2 read as p1 through the inverse view (is the "anagram" just p2 turned
+    round, a drawing the classifier misreads when turned?)."""
     impl = as_impl(impl)
     f, inv = view_of(impl, view)
     est = impl.guidance.anagram_estimator(cfg(model, p1, impl, gamma), cfg(model, p2, impl, gamma), f, inv)
     x = run(model, est, n, seed, impl)
     c1, c2 = concept(p1), concept(p2)
     up, through = classify(x) == c1, classify(f(x)) == c2
+    through_k = classify(f(x), turned=False) == c2
     pair_up, pair_through = pair_reads_first(x, c1, c2), pair_reads_first(f(x), c2, c1)
     plain = f(plain_samples(model, p1, n, seed + 1, impl, gamma)) if control else None
     turned = inv(plain_samples(model, p2, n, seed + 2, impl, gamma)) if control else None
+
+    def control_share(pics, c, **kw):
+        return None if pics is None else share(classify(pics, **kw) == c)
+
     return {"pair": [p1, p2, view], "upright": share(up), "through_view": share(through), "both": share(up & through),
+            "through_view_concepts": share(through_k), "both_concepts": share(up & through_k),
             "pair_upright": share(pair_up), "pair_through_view": share(pair_through),
             "pair_both": share(pair_up & pair_through),
-            "control_plain_through_view": None if plain is None else share(classify(plain) == c2),
+            "control_plain_through_view": control_share(plain, c2),
+            "control_plain_through_view_concepts": control_share(plain, c2, turned=False),
             "control_pair_through_view": None if plain is None else share(pair_reads_first(plain, c2, c1)),
-            "control_p2_turned_back": None if turned is None else share(classify(turned) == c1),
+            "control_p2_turned_back": control_share(turned, c1),
+            "control_p2_turned_back_concepts": control_share(turned, c1, turned=False),
             "control_pair_p2_turned_back": None if turned is None else share(pair_reads_first(turned, c1, c2))}, x
 
 

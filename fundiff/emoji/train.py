@@ -22,7 +22,9 @@ the low-noise steps, which a small model learns early (x̂₀ error 0.005 at t =
 to the high-noise steps where the prompt decides what is drawn (there the conditional and the
 unconditional x̂₀ differed by under 10 % after 6 k uniform steps).  ``--focus F`` draws a share F of
 each batch from the pictures of the concepts the demo and the quality metric ask for
-(:func:`focus_pictures`), the rest uniformly from all.
+(:func:`focus_pictures`), the rest uniformly from all.  ``--extra-prompts 'a;b' --extra-share S`` draws
+a share S from the pictures of other concepts on top (concepts a trick needs that the model does not
+draw yet), and ``--init data/emoji/unet`` fine-tunes the shipped weights instead of a fresh UNet.
 
 Captions are drawn per picture from its concept's captions (:mod:`fundiff.emoji.concepts`); with
 probability ``p_uncond`` a caption is replaced by a null caption ("" or "a high quality photo"), so
@@ -171,24 +173,28 @@ def draw_captions(per_image, idx, null_ids, p_uncond: float, gen: torch.Generato
     return torch.tensor([n if u[k, 1] < p_uncond else c for k, (c, n) in enumerate(zip(ids, null))])
 
 
-def focus_pictures(labels) -> torch.Tensor:
-    """Indices of the pictures whose concept a prompt of the demo or the quality metric asked for when
-    the shipped model was trained (:mod:`fundiff.emoji.quality`'s DEMO_PROMPTS and FOCUS_PROMPTS).
-    labels: (N,) concept index per picture."""
+def focus_pictures(labels, prompts=None) -> torch.Tensor:
+    """Indices of the pictures whose concept one of ``prompts`` asks for; by default the prompts of the
+    demo and the quality metric the shipped model's focus phases used (:mod:`fundiff.emoji.quality`'s
+    DEMO_PROMPTS and FOCUS_PROMPTS).  labels: (N,) concept index per picture."""
     from .quality import DEMO_PROMPTS, FOCUS_PROMPTS, concept
 
-    wanted = {concept(p) for p in (*DEMO_PROMPTS, *FOCUS_PROMPTS)}
+    wanted = {concept(p) for p in (prompts if prompts is not None else (*DEMO_PROMPTS, *FOCUS_PROMPTS))}
     return torch.tensor([i for i, l in enumerate(labels) if int(l) in wanted])
 
 
-def draw_pictures(n: int, focus: torch.Tensor | None, share: float, batch_size: int, gen: torch.Generator) -> torch.Tensor:
-    """(batch_size,) picture indices: with probability ``share`` one of ``focus``, else uniform over n
-    (``share`` = 0 draws exactly what ``torch.randint(0, n, …)`` draws)."""
+def draw_pictures(n: int, focus: torch.Tensor | None, share: float, batch_size: int, gen: torch.Generator,
+                  extra: torch.Tensor | None = None, extra_share: float = 0.0) -> torch.Tensor:
+    """(batch_size,) picture indices: with probability ``share`` one of ``focus``, else uniform over n;
+    then, with probability ``extra_share``, one of ``extra`` instead (``share`` = ``extra_share`` = 0
+    draws exactly what ``torch.randint(0, n, …)`` draws, and ``extra_share`` = 0 what it drew before
+    extra pictures existed)."""
     idx = torch.randint(0, n, (batch_size,), generator=gen)
-    if share > 0:
-        pick = torch.rand(batch_size, generator=gen) < share
-        alt = focus[torch.randint(0, len(focus), (batch_size,), generator=gen)]
-        idx = torch.where(pick, alt, idx)
+    for pool, p in ((focus, share), (extra, extra_share)):
+        if p > 0:
+            pick = torch.rand(batch_size, generator=gen) < p
+            alt = pool[torch.randint(0, len(pool), (batch_size,), generator=gen)]
+            idx = torch.where(pick, alt, idx)
     return idx
 
 
@@ -216,13 +222,19 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
           batch_size: int = 32, lr: float = 1e-3, ema_decay: float = 0.999, p_uncond: float = 0.1, seed: int = 0,
           device: str = "cpu", threads: int | None = None, resume: bool = False, save_every_s: float = 300.0,
           config: dict | None = None, progress_bar: bool = True, stop_after: int | None = None,
-          weighting: str = "uniform", focus: float = 0.0) -> dict:
+          weighting: str = "uniform", focus: float = 0.0, extra_prompts: tuple[str, ...] = (),
+          extra_share: float = 0.0, init: Path | None = None) -> dict:
     """Train the emoji model for ``steps`` steps or ``minutes`` of wall clock (whichever is first;
     the LR follows progress = max(step/steps, elapsed/minutes)) and write the EMA weights to ``out``
     (``unet/``, ``scheduler/``, ``training.json``).  ``stop_after``: end this invocation after that
     many steps (the state is saved; ``resume=True`` goes on as if never stopped).  ``weighting``:
     "uniform" or "p2" (L_simple's weight over t); ``focus``: the share of each batch drawn from
-    :func:`focus_pictures`.  Each invocation's settings are kept in the record's ``phases``.  Returns the record."""
+    :func:`focus_pictures`; ``extra_share``: the share drawn from the pictures of ``extra_prompts`` (e.g.
+    concepts a trick needs that the model does not draw yet).  ``init``: a saved UNet folder (e.g.
+    data/emoji/unet) to fine-tune from, model and EMA both (a fresh optimizer; the schedule and step
+    count start at 0; its ``training.json`` beside it is kept in the record as ``init_record``; ignored
+    when resuming).
+    Each invocation's settings are kept in the record's ``phases``.  Returns the record."""
     from tqdm import tqdm
 
     from ..checkpoint import load_state, save_state
@@ -245,12 +257,23 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
     gen = torch.Generator().manual_seed(seed)
     if weighting not in ("uniform", "p2"):
         raise ValueError(f"weighting must be 'uniform' or 'p2', got {weighting!r}")
-    if not 0.0 <= focus <= 1.0:
-        raise ValueError(f"focus must be a share in [0, 1], got {focus}")
+    for name, v in (("focus", focus), ("extra_share", extra_share)):
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"{name} must be a share in [0, 1], got {v}")
+    if extra_share > 0 and not extra_prompts:
+        raise ValueError("extra_share > 0 needs extra_prompts (the prompts whose pictures to draw more often)")
+    if init is not None and not (Path(init) / "config.json").is_file():
+        raise FileNotFoundError(f"--init {init}: expected a saved UNet folder (config.json and weights, e.g. data/emoji/unet)")
     x_all, per_image, table, null_ids = training_set()
     focus_idx = focus_pictures(load_subset()["labels"]) if focus > 0 else None
+    extra_idx = focus_pictures(load_subset()["labels"], extra_prompts) if extra_share > 0 else None
     betas, abar = (v.to(dev) for v in schedule())
     unet = build_unet(config).to(dev, memory_format=torch.channels_last)
+    if init is not None and not resume:
+        try:
+            unet.load_state_dict(load_unet_weights(init))
+        except RuntimeError as e:
+            raise ValueError(f"--init {init}: its weights do not fit this run's UNet config ({str(e).splitlines()[0]})") from None
     ema = copy.deepcopy(unet).requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.0)
     step, elapsed, losses, phases = 0, 0.0, [], []
@@ -266,8 +289,12 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
             print(f"resumed from {state_path} at step {step} ({elapsed / 60:.1f} min)", flush=True)
     phase = {"from_step": step, "weighting": weighting, "focus": focus, "lr": lr, "minutes": minutes, "steps": steps,
              "command": " ".join(["python -m fundiff.emoji.train", *sys.argv[1:]])}
-    recipe = ("weighting", "focus", "lr", "minutes", "steps")
-    if not phases or any(phases[-1].get(k) != phase[k] for k in recipe):
+    if extra_share > 0:
+        phase |= {"extra_prompts": list(extra_prompts), "extra_share": extra_share}
+    if init is not None and not phases:
+        phase["init"] = str(init)
+    recipe = ("weighting", "focus", "lr", "minutes", "steps", "extra_prompts", "extra_share")
+    if not phases or any(phases[-1].get(k) != phase.get(k) for k in recipe):
         phases.append(phase)
     weight = p2_weight(abar) if weighting == "p2" else None
     model = unet
@@ -291,7 +318,7 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
     unet.train()
     t_start, last_save, window, first = time.time() - elapsed, time.time(), [], step
     while progress() < 1.0 and not (stop_after and step - first >= stop_after):
-        idx = draw_pictures(n, focus_idx, focus, batch_size, gen)
+        idx = draw_pictures(n, focus_idx, focus, batch_size, gen, extra_idx, extra_share)
         cap = draw_captions(per_image, idx, null_ids, p_uncond, gen)
         t = torch.randint(0, NUM_TRAIN_TIMESTEPS, (batch_size,), generator=gen)
         eps = torch.randn((batch_size, *x_all.shape[1:]), generator=gen)
@@ -344,6 +371,12 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
         "losses_every_50_steps": losses,
         "requested": {"steps": steps, "minutes": minutes},
     }
+    first_init = phases[0].get("init") if phases else None
+    if first_init and (Path(first_init).parent / "training.json").is_file():
+        import json
+
+        prior = json.loads((Path(first_init).parent / "training.json").read_text())
+        record["init_record"] = {k: v for k, v in prior.items() if k != "losses_every_50_steps"}
     if rank == 0:
         save_pretrained_atomic(ema, out / "unet")
         from diffusers import DDPMScheduler
@@ -352,6 +385,16 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
         write_json_atomic(record, out / "training.json")
         print(f"wrote {out} after {step} steps, {elapsed / 60:.1f} min", flush=True)
     return record
+
+
+def load_unet_weights(folder: Path) -> dict:
+    """The float32 state dict of a UNet saved by ``save_pretrained`` in ``folder`` (safetensors)."""
+    from safetensors.torch import load_file
+
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if len(files) != 1:
+        raise FileNotFoundError(f"{folder}: expected one .safetensors weights file, found {len(files)}")
+    return {k: v.float() for k, v in load_file(files[0]).items()}
 
 
 def positive(kind):
@@ -383,6 +426,11 @@ def main(argv=None) -> int:
                    help="L_simple's weight over t: uniform, or P2 (1 − ᾱ_t, mean 1)")
     p.add_argument("--focus", type=float, default=0.0,
                    help="share of each batch drawn from the demo's and the metric's concepts (0..1)")
+    p.add_argument("--extra-prompts", default="",
+                   help="prompts separated by ';' whose pictures --extra-share of each batch is drawn from")
+    p.add_argument("--extra-share", type=float, default=0.0, help="share of each batch drawn from --extra-prompts (0..1)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="fine-tune from a saved UNet folder (e.g. data/emoji/unet) instead of a fresh one")
     p.add_argument("--tiny", action="store_true", help="a tiny UNet (tests)")
     a = p.parse_args(argv)
     try:
@@ -391,12 +439,28 @@ def main(argv=None) -> int:
         p.error(f"--device {a.device!r} is not a torch device (cpu, cuda, cuda:1, …)")
     if a.device.startswith("cuda") and not torch.cuda.is_available():
         p.error(f"--device {a.device}: CUDA is not available on this machine")
-    if not 0.0 <= a.focus <= 1.0:
-        p.error(f"--focus {a.focus}: expected a share in [0, 1]")
+    for flag, v in (("--focus", a.focus), ("--extra-share", a.extra_share)):
+        if not 0.0 <= v <= 1.0:
+            p.error(f"{flag} {v}: expected a share in [0, 1]")
+    extra = tuple(x.strip() for x in a.extra_prompts.split(";") if x.strip())
+    if a.extra_share > 0 and not extra:
+        p.error("--extra-share needs --extra-prompts 'a;b;…'")
+    if extra:
+        from .quality import concept
+
+        for x in extra:
+            try:
+                concept(x)
+            except ValueError as e:
+                p.error(f"--extra-prompts: {e}")
+    if a.init is not None and not (a.init / "config.json").is_file():
+        p.error(f"--init {a.init}: expected a saved UNet folder with config.json (e.g. data/emoji/unet)")
+
     tiny = dict(block_out_channels=(16, 16, 32), norm_num_groups=8, attention_head_dim=8) if a.tiny else None
     train(a.out, a.work, a.steps, a.minutes, a.batch_size, a.lr, seed=a.seed, device=a.device, threads=a.threads,
           resume=a.resume, save_every_s=a.save_every, config=tiny, progress_bar=not a.no_progress,
-          stop_after=a.stop_after, weighting=a.weighting, focus=a.focus)
+          stop_after=a.stop_after, weighting=a.weighting, focus=a.focus, extra_prompts=extra,
+          extra_share=a.extra_share, init=a.init)
     return 0
 
 

@@ -41,17 +41,16 @@ PLANS = {
         "generic": "a high quality photo", "generic_label": "'a high quality photo' (trained as a null caption)",
         "cfg_prompts": ["a high quality photo", "a photo of a dog", "a lithograph of a skull"],
         "img2img_prompt": "a rocket ship",
-        # (upright, through the view, view) of fundiff.emoji.quality.ANAGRAM_PAIRS: the three pairs that read
-        # both ways to the classifier with its turned class (--quick shows the first two; to the eye the 90° one
-        # is a tooth on its side, a cloud only loosely, and the sailboat an upside-down slice), the course's
-        # pair (reads as the old man)
-        "anagrams": [("slice of pizza", "fire"), ("cloud", "tooth", "rot90"), ("slice of pizza", "sailboat"),
+        # (upright, through the view, view) of fundiff.emoji.quality.ANAGRAM_PAIRS: the three pairs that read both
+        # ways to the classifier over the concepts with both controls at 0 % (--quick shows the first two): a pizza
+        # slice whose flip is a flame, a pear whose 180° turn is a light bulb, a balloon whose flip is a red fruit
+        # on its stalk; then the course's pair (reads as the old man)
+        "anagrams": [("slice of pizza", "fire"), ("pear", "electric light bulb", "rot180"), ("balloon", "red apple"),
                      ("an oil painting of an old man", "an oil painting of people around a campfire")],
-        # (far, near, γ far, γ near, σ) of fundiff.emoji.quality.HYBRID_PAIRS: tuned pairs that read both ways
-        # (the near one by the near reader; to the eye a ghost in the snowman's hat, a skull whose blur is a palm
-        # tree, a pumpkin with a tiger's stripes), then the course's pair with the course's settings
+        # (far, near, γ far, γ near, σ) of fundiff.emoji.quality.HYBRID_PAIRS: the two tuned pairs that read both
+        # ways to the judges (the near one by the near reader) and to the eye: a ghost whose blur is a snowman, a
+        # skull whose blur is a palm tree; then the course's pair with the course's settings
         "hybrids": [("snowman", "ghost", 5.0, 12.0, 2.5), ("palm tree", "skull", 3.0, 12.0, 2.0),
-                    ("jack-o-lantern", "tiger face", 3.0, 12.0, 2.0),
                     ("a lithograph of a skull", "a lithograph of waterfalls")],
         "sdedit_istarts": (1, 3, 5, 7, 10, 20),
     },
