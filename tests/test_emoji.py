@@ -324,18 +324,25 @@ def test_two_processes_agree_with_one(tmp_path):
 def test_init_fine_tunes_from_saved_weights_and_keeps_their_record(tmp_path):
     base = run_train("--out", tmp_path / "base", "--work", tmp_path / "wb", "--steps", "2", "--batch-size", "4")
     assert base.returncode == 0, base.stderr[-2000:]
-    ft = run_train("--out", tmp_path / "ft", "--work", tmp_path / "wf", "--steps", "1", "--batch-size", "4",
-                   "--init", tmp_path / "base" / "unet", "--extra-prompts", "pear; droplet", "--extra-share", "0.5",
-                   "--lr", "1e-9")
+    args = ("--out", tmp_path / "ft", "--work", tmp_path / "wf", "--steps", "2", "--batch-size", "4",
+            "--init", tmp_path / "base" / "unet", "--extra-prompts", "pear; droplet", "--extra-share", "0.5",
+            "--lr", "1e-9")
+    ft = run_train(*args, "--stop-after", "1")
     assert ft.returncode == 0, ft.stderr[-2000:]
     w0, w1 = weights(tmp_path / "base"), weights(tmp_path / "ft")
     # one step at lr 1e-9: the EMA starts from the saved weights and stays there (a fresh UNet would not)
     assert max(float((w0[k] - w1[k]).abs().max()) for k in w0) < 1e-6
+    # the record of the weights it started from is read at the start and kept through a resume, even when
+    # the training.json beside them has since been overwritten
+    (tmp_path / "base" / "training.json").write_text('{"steps": 99}')
+    again = run_train(*args, "--resume")
+    assert again.returncode == 0, again.stderr[-2000:]
     rec = json.loads((tmp_path / "ft" / "training.json").read_text())
-    assert rec["init_record"]["steps"] == 2 and rec["steps"] == 1
+    assert rec["init_record"]["steps"] == 2 and "losses_every_50_steps" not in rec["init_record"]
+    assert rec["steps"] == 2 and len(rec["phases"]) == 1
     ph = rec["phases"][0]
     assert ph["init"] == str(tmp_path / "base" / "unet") and ph["extra_prompts"] == ["pear", "droplet"]
-    assert ph["extra_share"] == 0.5
+    assert ph["extra_share"] == 0.5 and "init_record" not in ph
 
 
 @pytest.mark.parametrize("args, msg", [

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import os
 import sys
@@ -291,8 +292,12 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
              "command": " ".join(["python -m fundiff.emoji.train", *sys.argv[1:]])}
     if extra_share > 0:
         phase |= {"extra_prompts": list(extra_prompts), "extra_share": extra_share}
-    if init is not None and not phases:
+    if init is not None and not phases:  # read now: a later run may overwrite the training.json beside init
         phase["init"] = str(init)
+        prior = Path(init).parent / "training.json"
+        if prior.is_file():
+            phase["init_record"] = {k: v for k, v in json.loads(prior.read_text()).items()
+                                    if k != "losses_every_50_steps"}
     recipe = ("weighting", "focus", "lr", "minutes", "steps", "extra_prompts", "extra_share")
     if not phases or any(phases[-1].get(k) != phase.get(k) for k in recipe):
         phases.append(phase)
@@ -364,19 +369,15 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
                       "grad_clip": 1.0, "weight_decay": 0.0},
         "ema_decay": ema_decay, "p_uncond": p_uncond, "null_captions": list(NULL_CAPTIONS),
         "loss": "hybrid (L_simple + L_vlb, Improved DDPM); L_simple weighted per phase (uniform or P2)",
-        "phases": phases,
+        "phases": [{k: v for k, v in ph.items() if k != "init_record"} for ph in phases],
         "data": {"file": "data/emoji/emoji_32_subset.npz", "pictures": n, "concepts": len(set(map(tuple, per_image))),
                  "value_range": [-1, 1], "augmentation": None},
         "unet_config": UNET_CONFIG | (config or {}), "scheduler_config": SCHEDULER_CONFIG,
         "losses_every_50_steps": losses,
         "requested": {"steps": steps, "minutes": minutes},
     }
-    first_init = phases[0].get("init") if phases else None
-    if first_init and (Path(first_init).parent / "training.json").is_file():
-        import json
-
-        prior = json.loads((Path(first_init).parent / "training.json").read_text())
-        record["init_record"] = {k: v for k, v in prior.items() if k != "losses_every_50_steps"}
+    if phases and "init_record" in phases[0]:
+        record["init_record"] = phases[0]["init_record"]
     if rank == 0:
         save_pretrained_atomic(ema, out / "unet")
         from diffusers import DDPMScheduler
