@@ -518,13 +518,19 @@ def test_quality_command_refuses_bad_arguments(args, msg, capsys):
 
 
 def test_margin_subtracts_the_largest_top1_control():
-    """the search ranks a trick by 'both' less its largest top-1 control; pairwise controls do not count"""
+    """the search ranks a trick by 'both' less its largest top-1 control (or, read over the concepts
+    alone, by 'both_concepts' less the largest of those controls); pairwise controls do not count"""
     from fundiff.emoji.quality import margin
 
     r = {"both": 0.9, "control_plain_through_view": 0.1, "control_pair_through_view": 0.9,
          "control_p2_turned_back": 0.5, "control_pair_p2_turned_back": 1.0}
     assert margin(r) == pytest.approx(0.4)
     assert margin({"both": 0.5, "control_plain_near_from_afar": None}) == 0.5
+    # read over the concepts alone too: the better of the two readings, each less its own controls
+    r |= {"both_concepts": 1.0, "control_plain_through_view_concepts": 0.0, "control_p2_turned_back_concepts": 0.2}
+    assert margin(r) == pytest.approx(0.8)
+    r["control_p2_turned_back_concepts"] = 0.9
+    assert margin(r) == pytest.approx(0.4)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -698,4 +704,4 @@ def test_anagram_reading_reads_through_the_view_with_and_without_the_turned_clas
     assert (r["through_view_concepts"], r["both_concepts"]) == (1.0, 1.0)
     assert (r["control_plain_through_view"], r["control_plain_through_view_concepts"]) == (0.0, 1.0)
     assert (r["control_p2_turned_back"], r["control_p2_turned_back_concepts"]) == (1.0, 1.0)
-    assert quality.margin(r) == -1.0  # the largest control counts
+    assert quality.margin(r) == 0.0  # over the concepts: 1.0 both, less the 1.0 control

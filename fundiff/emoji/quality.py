@@ -458,9 +458,15 @@ def search_pairs(model, kind: str, n: int = 6, seed: int = 100, pairs=None, k: i
 
 def margin(r: dict) -> float:
     """How much better than its controls a trick reads: the top-1 'both' share less the largest top-1
-    control share of the reading ``r`` (:func:`anagram_reading` or :func:`hybrid_reading`)."""
-    controls = [v for k, v in r.items() if k.startswith("control_") and "pair" not in k and v is not None]
-    return r["both"] - max(controls, default=0.0)
+    control share of the reading ``r`` (:func:`anagram_reading` or :func:`hybrid_reading`); for an
+    anagram read both ways, the better of that and the same over the concepts alone ('both_concepts'
+    less the largest '*_concepts' control)."""
+    def best(both: str, is_control) -> float:
+        controls = [v for k, v in r.items() if k.startswith("control_") and is_control(k) and v is not None]
+        return r[both] - max(controls, default=0.0)
+
+    top1 = best("both", lambda k: "pair" not in k and not k.endswith("_concepts"))
+    return max(top1, best("both_concepts", lambda k: k.endswith("_concepts"))) if "both_concepts" in r else top1
 
 
 def sdedit_reading(model, image, prompt: str = "a rocket ship", i_starts=I_STARTS, n: int = 10, gamma: float = 7.0,
