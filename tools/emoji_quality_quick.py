@@ -1,9 +1,9 @@
 """The emoji quality run quoted in the closing note (issue 12), in two halves for two cores:
 
     python tools/emoji_quality_quick.py a [MODEL_DIR]   # CFG samples of the 40 demo prompts (5 each), SDEdit of the photo (4 each)
-    python tools/emoji_quality_quick.py b [MODEL_DIR]   # the anagram pairs of ANAGRAM_PAIRS[:9] and the tuned hybrids of HYBRID_PAIRS (their own settings), 20 each
+    python tools/emoji_quality_quick.py b [MODEL_DIR]   # the anagram pairs of ANAGRAM_PAIRS[:10] and the tuned hybrids of HYBRID_PAIRS (their own settings), 20 each
     (b1 / b2: the anagrams / the hybrids only, to run the halves of b at once; PAIRS=LO:HI: the anagram pairs
-    ANAGRAM_PAIRS[LO:HI] only, e.g. PAIRS=0:4 and PAIRS=4:9 in two processes.  The anagram grid shows
+    ANAGRAM_PAIRS[LO:HI] only, e.g. PAIRS=0:4 and PAIRS=4:10 in two processes.  The anagram grid shows
     each pair's samples as they are, then through the view)
 
 Each half runs on one torch thread; writes runs/q_HALF.json and PNG grids in runs/
@@ -33,7 +33,7 @@ if half == "a":
     save_image(torch.cat(xs), "runs/q_samples.png", nrow=5, normalize=True, value_range=(-1, 1), padding=1)
 elif half in ("b", "b1", "b2"):  # b1: the anagrams only, b2: the hybrids only (two cores: both at once)
     xs, out["anagrams"], out["hybrids"] = [], [], []
-    lo, hi = map(int, os.environ.get("PAIRS", "0:9").split(":"))  # PAIRS=0:4 / 4:9: the pairs in two processes
+    lo, hi = map(int, os.environ.get("PAIRS", "0:10").split(":"))  # PAIRS=0:4 / 4:10: the pairs in two processes
     for pair in q.ANAGRAM_PAIRS[lo:hi] if half != "b2" else ():
         r, x = q.anagram_reading(m, *pair, n=20); out["anagrams"].append(r); print(r, flush=True)
         xs += [x[:10], q.view_of(impl, pair[2])[0](x[:10])]  # as it is, then through the view

@@ -44,7 +44,7 @@ DEMO_PROMPTS = (
     "airplane", "sailboat", "volcano", "guitar", "ghost", "robot face", "jack-o-lantern", "christmas tree",
     "hamburger", "slice of pizza", "crown", "pig face", "tiger face", "cherry blossom",
 )
-#: Visual-anagram pairs (prompt upright, prompt through the view, view name).  The first five read
+#: Visual-anagram pairs (prompt upright, prompt through the view, view name).  The first six read
 #: both ways to the classifier by one of its two readings, each with its own controls
 #: (data/emoji/README.md): top-1 with its turned class (a turned drawing reads as turned, not as the
 #: emoji it resembles) or top-1 over the concepts alone.  Three were found by ``python -m
@@ -55,10 +55,11 @@ DEMO_PROMPTS = (
 #: so turned teeth are not in the turned class; over the concepts, plain teeth turned read as a
 #: cloud: the turned class's reading only), and a slice upside down whose crust is a hull under a
 #: triangular sail (over the concepts, plain sailboats turned back read as pizza: the turned class's
-#: reading only).  The next two, chosen by :func:`silhouette_pairs` on the shipped pictures and made
-#: drawable by the fine-tune (``--extra-prompts``), read by the concepts with both controls at 0 %: a
-#: pear whose 180° turn is a light bulb, a balloon whose flip is a red fruit on its stalk (the turned
-#: class calls both "turned").  Then pairs an earlier classifier without that class passed (each one
+#: reading only).  The next three, chosen by :func:`silhouette_pairs` on the shipped pictures (and,
+#: for the tent, on the fine-tuned model's drawings) and made drawable by the fine-tune
+#: (``--extra-prompts``), read by the concepts with both controls at 0 %: a pear whose 180° turn is a
+#: light bulb, a balloon whose flip is a red fruit on its stalk, an orange tent around a red blob whose
+#: 180° turn is a balloon on its string (a tent only loosely; the turned class calls all three "turned").  Then pairs an earlier classifier without that class passed (each one
 #: drawing turned round: a wave, a pumpkin on its side, …), the course's own pair and an earlier
 #: hand-picked one, which read as one prompt (the model draws templates).
 ANAGRAM_PAIRS = (
@@ -67,6 +68,7 @@ ANAGRAM_PAIRS = (
     ("slice of pizza", "sailboat", "flip"),
     ("pear", "electric light bulb", "rot180"),
     ("balloon", "red apple", "flip"),
+    ("tent", "balloon", "rot180"),
     ("dolphin", "water wave", "flip"),
     ("basketball and hoop", "jack-o-lantern", "rot90"),
     ("flamingo", "tokyo tower", "rot180"),
@@ -349,7 +351,8 @@ def check_drawings(d) -> torch.Tensor:
 
 def drawable(d: torch.Tensor) -> torch.Tensor:
     """(K,) bool: the concepts all of whose drawings ``d`` (:func:`drawings`) read as the concept (top-1).
-    Only these can carry a trick: at step 18,111, 44 of the 496 (the demo's prompts, most of them)."""
+    Only these can carry a trick: at step 18,111, 44 of the 496 (the demo's prompts, most of them);
+    after the fine-tune on ten shapes for anagrams, 58."""
     d = check_drawings(d)
     k, n = d.shape[:2]
     return (classify(d.flatten(0, 1)) == torch.arange(k).repeat_interleave(n)).view(k, n).all(1)
