@@ -361,6 +361,20 @@ def test_bad_arguments_exit_2(args, msg, capsys):
     assert stop.value.code == 2 and msg in err, err
 
 
+@pytest.mark.parametrize("kw, msg", [
+    ({"focus": 1.5}, r"--focus 1.5: expected a share in \[0, 1\]"), ({"weighting": "snr"}, "expected 'uniform' or 'p2'"),
+    ({"extra_share": 0.3}, "needs --extra-prompts"), ({"extra_prompts": ("a flying teapot",), "extra_share": 0.3},
+                                                      "--extra-prompts"),
+])
+def test_train_refuses_a_recipe_it_cannot_run_before_any_work(tmp_path, kw, msg):
+    """train() itself checks the recipe (the command's exit-2 messages come from the same check)"""
+    with pytest.raises(ValueError, match=msg):
+        etrain.train(tmp_path / "o", tmp_path / "w", steps=1, **kw)
+    with pytest.raises(FileNotFoundError, match="expected a saved UNet folder"):
+        etrain.train(tmp_path / "o", tmp_path / "w", steps=1, init=tmp_path / "nothing")
+    assert not (tmp_path / "o").exists()
+
+
 def test_resume_without_state_is_an_error(tmp_path):
     r = run_train("--out", tmp_path / "o", "--work", tmp_path / "w", "--steps", "2", "--resume")
     assert r.returncode != 0 and "no training state" in r.stderr

@@ -12,10 +12,9 @@ import torch
 
 from ..data.images import IMAGES_DIR, load_image, load_mask
 from ..impl import as_impl
-from ..pictures import gaussian_kernel_size
 from ..metrics import cfg_sample
 from ..models.mnist import load_bundled
-from ..pictures import save_grid
+from ..pictures import gaussian_kernel_size, save_grid
 
 __all__ = ["examples"]
 

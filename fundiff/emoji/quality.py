@@ -59,9 +59,10 @@ DEMO_PROMPTS = (
 #: for the tent, on the fine-tuned model's drawings) and made drawable by the fine-tune
 #: (``--extra-prompts``), read by the concepts with both controls at 0 %: a pear whose 180° turn is a
 #: light bulb, a balloon whose flip is a red fruit on its stalk, an orange tent around a red blob whose
-#: 180° turn is a balloon on its string (a tent only loosely; the turned class calls all three "turned").  Then pairs an earlier classifier without that class passed (each one
-#: drawing turned round: a wave, a pumpkin on its side, …), the course's own pair and an earlier
-#: hand-picked one, which read as one prompt (the model draws templates).
+#: 180° turn is a balloon on its string (a tent only loosely; the turned class calls all three
+#: "turned").  Then pairs an earlier classifier without that class passed (each one drawing turned
+#: round: a wave, a pumpkin on its side, …), the course's own pair and an earlier hand-picked one,
+#: which read as one prompt (the model draws templates).
 ANAGRAM_PAIRS = (
     ("slice of pizza", "fire", "flip"),
     ("cloud", "tooth", "rot90"),
@@ -562,8 +563,9 @@ def main(argv=None) -> int:
     elif a.what == "drawings":
         from ..checkpoint import save_atomic
 
-        x = drawings(model, n=a.n or 2, seed=DRAWINGS_SEED if a.seed is None else a.seed, impl=a.impl, progress=True)
-        save_atomic({"drawings": x.half().contiguous()}, a.out, {"seed": str(DRAWINGS_SEED if a.seed is None else a.seed)})
+        first = DRAWINGS_SEED if a.seed is None else a.seed
+        x = drawings(model, n=a.n or 2, seed=first, impl=a.impl, progress=True)
+        save_atomic({"drawings": x.half().contiguous()}, a.out, {"seed": str(first)})
         ok = drawable(x)
         names = [str(c) for c in load_subset()["names"]]
         res = {"drawable": int(ok.sum()), "of": len(ok), "concepts": [c for c, y in zip(names, ok.tolist()) if y]}

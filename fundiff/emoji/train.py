@@ -256,15 +256,7 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
         raise FileNotFoundError(f"--resume: no training state at {state_path} (start without --resume)")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    if weighting not in ("uniform", "p2"):
-        raise ValueError(f"weighting must be 'uniform' or 'p2', got {weighting!r}")
-    for name, v in (("focus", focus), ("extra_share", extra_share)):
-        if not 0.0 <= v <= 1.0:
-            raise ValueError(f"{name} must be a share in [0, 1], got {v}")
-    if extra_share > 0 and not extra_prompts:
-        raise ValueError("extra_share > 0 needs extra_prompts (the prompts whose pictures to draw more often)")
-    if init is not None and not (Path(init) / "config.json").is_file():
-        raise FileNotFoundError(f"--init {init}: expected a saved UNet folder (config.json and weights, e.g. data/emoji/unet)")
+    check_recipe(weighting, focus, extra_prompts, extra_share, init)
     x_all, per_image, table, null_ids = training_set()
     focus_idx = focus_pictures(load_subset()["labels"]) if focus > 0 else None
     extra_idx = focus_pictures(load_subset()["labels"], extra_prompts) if extra_share > 0 else None
@@ -388,6 +380,29 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
     return record
 
 
+def check_recipe(weighting: str, focus: float, extra_prompts: tuple[str, ...], extra_share: float,
+                 init: Path | None) -> None:
+    """ValueError (FileNotFoundError for ``init``) naming the flag and what was expected, for a recipe
+    :func:`train` cannot run; the command turns it into its exit-2 message."""
+    if weighting not in ("uniform", "p2"):
+        raise ValueError(f"--weighting {weighting!r}: expected 'uniform' or 'p2'")
+    for flag, v in (("--focus", focus), ("--extra-share", extra_share)):
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"{flag} {v}: expected a share in [0, 1]")
+    if extra_share > 0 and not extra_prompts:
+        raise ValueError("--extra-share needs --extra-prompts 'a;b;…' (the prompts whose pictures to draw more often)")
+    if extra_prompts:
+        from .quality import concept
+
+        for x in extra_prompts:
+            try:
+                concept(x)
+            except ValueError as e:
+                raise ValueError(f"--extra-prompts: {e}") from None
+    if init is not None and not (Path(init) / "config.json").is_file():
+        raise FileNotFoundError(f"--init {init}: expected a saved UNet folder (config.json and weights, e.g. data/emoji/unet)")
+
+
 def load_unet_weights(folder: Path) -> dict:
     """The float32 state dict of a UNet saved by ``save_pretrained`` in ``folder`` (safetensors)."""
     from safetensors.torch import load_file
@@ -440,22 +455,11 @@ def main(argv=None) -> int:
         p.error(f"--device {a.device!r} is not a torch device (cpu, cuda, cuda:1, …)")
     if a.device.startswith("cuda") and not torch.cuda.is_available():
         p.error(f"--device {a.device}: CUDA is not available on this machine")
-    for flag, v in (("--focus", a.focus), ("--extra-share", a.extra_share)):
-        if not 0.0 <= v <= 1.0:
-            p.error(f"{flag} {v}: expected a share in [0, 1]")
     extra = tuple(x.strip() for x in a.extra_prompts.split(";") if x.strip())
-    if a.extra_share > 0 and not extra:
-        p.error("--extra-share needs --extra-prompts 'a;b;…'")
-    if extra:
-        from .quality import concept
-
-        for x in extra:
-            try:
-                concept(x)
-            except ValueError as e:
-                p.error(f"--extra-prompts: {e}")
-    if a.init is not None and not (a.init / "config.json").is_file():
-        p.error(f"--init {a.init}: expected a saved UNet folder with config.json (e.g. data/emoji/unet)")
+    try:
+        check_recipe(a.weighting, a.focus, extra, a.extra_share, a.init)
+    except (ValueError, FileNotFoundError) as e:
+        p.error(str(e))
 
     tiny = dict(block_out_channels=(16, 16, 32), norm_num_groups=8, attention_head_dim=8) if a.tiny else None
     train(a.out, a.work, a.steps, a.minutes, a.batch_size, a.lr, seed=a.seed, device=a.device, threads=a.threads,
