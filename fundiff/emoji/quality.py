@@ -89,7 +89,10 @@ ANAGRAM_PAIRS = (
 #: blurs into a pink blossom, a snowy mountain that blurs into a brown cone (to the eye a mountain both
 #: ways: the blur loses the volcano's glow), a skull with a dog's brown ears whose blur is a face with
 #: two brown eyes (after the fine-tune a skull to the near reader in 40 %); the lion faces whose blur
-#: is a sunflower the near reader does not read as a lion.
+#: is a sunflower the near reader does not read as a lion.  Then two found among :func:`lowpass_pairs`
+#: of the fine-tuned model's drawings: a golden crown whose points are orange flames, whose blur is a
+#: fire; a pale skull with blue eye sockets whose blur is a blue dome over a pale stem (an umbrella,
+#: loosely).
 HYBRID_PAIRS = (
     ("snowman", "ghost", 5.0, 12.0, 2.5),
     ("palm tree", "skull", 3.0, 12.0, 2.0),
@@ -98,6 +101,8 @@ HYBRID_PAIRS = (
     ("volcano", "snow-capped mountain", 5.0, 12.0, 2.5),
     ("dog face", "skull", 3.0, 12.0, 2.0),
     ("sunflower", "lion face", 3.0, 15.0, 2.25),
+    ("fire", "crown", 3.0, 12.0, 1.5),
+    ("umbrella", "skull", 5.0, 12.0, 2.5),
     ("a lithograph of a skull", "a lithograph of waterfalls", None, None, None),
     ("red apple", "cat face", None, None, None),
 )

@@ -154,7 +154,8 @@ def sec_a19(ctx: Ctx):
         how = ("course's settings" if not tuned else f"tuned: γ {g_lo:g} / {g_hi:g}, kernel {k_row}, σ = {s_row:g}")
         rows.append((lo_p, hi_p, how, x))
     big = ctx.scale_for(model.image_shape[1], 224)
-    tiny = F.interpolate(torch.cat([x for *_, x in rows]).float(), scale_factor=0.5, mode="area")
+    every = torch.cat([x for *_, x in rows]).float()
+    half, quarter = (F.interpolate(every, scale_factor=f, mode="area") for f in (0.5, 0.25))
     ctx.table("hybrids_large", [f"sample {j + 1}" for j in range(n)],
               [(f"far: {fmt_prompt(a)}, near: {fmt_prompt(b)} ({how})", list(x)) for a, b, how, x in rows],
               f"Hybrid images, large (×{big}): close up the high frequencies should show the 'near' prompt. "
@@ -163,8 +164,9 @@ def sec_a19(ctx: Ctx):
               f"prompts; a tuned row gives the far prompt's γ, the near prompt's γ and σ found for this model. "
               f"Seed {ctx.seed}.",
               scale=big)
-    ctx.table("hybrids_small", [f"sample {j + 1}" for j in range(n)] * 2,
-              [(f"{fmt_prompt(a)} / {fmt_prompt(b)}", list(x) + list(tiny[r * n:(r + 1) * n]))
+    ctx.table("hybrids_small", [f"sample {j + 1}" for j in range(n)] * 3,
+              [(f"{fmt_prompt(a)} / {fmt_prompt(b)}",
+                list(x) + list(half[r * n:(r + 1) * n]) + list(quarter[r * n:(r + 1) * n]))
                for r, (a, b, _, x) in enumerate(rows)],
-              f"The same hybrids small (native {size} px, then half size): from afar the low frequencies "
-              "should show the 'far' prompt.", scale=1)
+              f"The same hybrids small (native {size} px, then half and quarter size): from afar the low "
+              "frequencies should show the 'far' prompt.", scale=1)

@@ -47,11 +47,12 @@ PLANS = {
         # on its stalk; then the course's pair (reads as the old man)
         "anagrams": [("slice of pizza", "fire"), ("pear", "electric light bulb", "rot180"), ("balloon", "red apple"),
                      ("an oil painting of an old man", "an oil painting of people around a campfire")],
-        # (far, near, γ far, γ near, σ) of fundiff.emoji.quality.HYBRID_PAIRS: the two tuned pairs that read both
+        # (far, near, γ far, γ near, σ) of fundiff.emoji.quality.HYBRID_PAIRS: the three tuned pairs that read both
         # ways to the judges (the near one by the near reader) and to the eye: a ghost whose blur is a snowman, a
-        # skull whose blur is a palm tree; then the course's pair with the course's settings
+        # skull whose blur is a palm tree, a crown of flames whose blur is a fire; then the course's pair with the
+        # course's settings
         "hybrids": [("snowman", "ghost", 5.0, 12.0, 2.5), ("palm tree", "skull", 3.0, 12.0, 2.0),
-                    ("a lithograph of a skull", "a lithograph of waterfalls")],
+                    ("fire", "crown", 3.0, 12.0, 1.5), ("a lithograph of a skull", "a lithograph of waterfalls")],
         "sdedit_istarts": (1, 3, 5, 7, 10, 20),
     },
     "deepfloyd": {
