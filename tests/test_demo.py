@@ -91,7 +91,8 @@ def check_images_decode(out: Path, page: Page) -> None:
         assert path.is_file(), f"the page references {src}, which is not beside it"
         with Image.open(path) as im:
             im.load()
-            assert im.size[0] >= 28 and im.size[1] >= 28, f"{src} is only {im.size}"
+            smallest = 7 if "hybrids_small" in src else 28  # hybrids seen from afar: down to a quarter of 28 px
+            assert im.size[0] >= smallest and im.size[1] >= smallest, f"{src} is only {im.size}"
 
 
 @needs_bundled
@@ -262,15 +263,24 @@ def test_an_if_shaped_model_runs_part_a(tmp_path):
                     reason="the emoji model is not shipped")
 def test_the_emoji_model_runs_part_a(tmp_path):
     """--model emoji: the colour, text-conditioned, learned-variance model through the Part A sections
-    that use its photo, sketches, an anagram view other than the flip, and the credit line."""
+    that use its photo, sketches, an anagram view other than the flip, hybrids seen from afar, and the
+    credit line."""
+    from PIL import Image
+
     out = tmp_path / "page"
     assert demo.main(["--out", str(out), "--quick", "--model", "emoji", "--device", "cpu",
-                      "--sections", "A1.7.2", "A1.8"]) == 0
+                      "--sections", "A1.7.2", "A1.8", "A1.9"]) == 0
     html_text = (out / "index.html").read_text()
     page = Page(html_text)
-    for sid in ("A1.7.2", "A1.8"):
+    for sid in ("A1.7.2", "A1.8", "A1.9"):
         text = page.sections[section_id(sid)]
         assert "not implemented yet" not in text and "Error" not in text, text[:500]
     assert "rotated 180°" in page.sections[section_id("A1.8")]  # the quick plan's second view: pear ↔ light bulb
+    small = [src for _, src in page.images if "hybrids_small" in src]
+    sizes = set()
+    for src in small:
+        with Image.open(out / src) as im:
+            sizes.add(im.size)
+    assert sizes == {(32, 32), (16, 16), (8, 8)}, sizes  # each hybrid at full, half and quarter size
     assert "Noto Emoji" in html_text and "Twemoji" in html_text
     check_images_decode(out, page)
