@@ -372,6 +372,12 @@ def test_train_refuses_a_recipe_it_cannot_run_before_any_work(tmp_path, kw, msg)
         etrain.train(tmp_path / "o", tmp_path / "w", steps=1, **kw)
     with pytest.raises(FileNotFoundError, match="expected a saved UNet folder"):
         etrain.train(tmp_path / "o", tmp_path / "w", steps=1, init=tmp_path / "nothing")
+    torn = tmp_path / "torn"
+    torn.mkdir()
+    (torn / "config.json").write_text("{}")
+    (torn / "diffusion_pytorch_model.safetensors").write_bytes(b"\x10" * 100)  # a torn download
+    with pytest.raises(ValueError, match=r"--init .*torn: .*not a readable safetensors"):
+        etrain.train(tmp_path / "o", tmp_path / "w", steps=1, init=torn)
     assert not (tmp_path / "o").exists()
 
 

@@ -264,7 +264,11 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
     unet = build_unet(config).to(dev, memory_format=torch.channels_last)
     if init is not None and not resume:
         try:
-            unet.load_state_dict(load_unet_weights(init))
+            weights = load_unet_weights(init)
+        except ValueError as e:  # a torn or foreign weights file
+            raise ValueError(f"--init {init}: {e}") from None
+        try:
+            unet.load_state_dict(weights)
         except RuntimeError as e:
             raise ValueError(f"--init {init}: its weights do not fit this run's UNet config ({str(e).splitlines()[0]})") from None
     ema = copy.deepcopy(unet).requires_grad_(False)
@@ -404,13 +408,14 @@ def check_recipe(weighting: str, focus: float, extra_prompts: tuple[str, ...], e
 
 
 def load_unet_weights(folder: Path) -> dict:
-    """The float32 state dict of a UNet saved by ``save_pretrained`` in ``folder`` (safetensors)."""
-    from safetensors.torch import load_file
+    """The float32 state dict of a UNet saved by ``save_pretrained`` in ``folder`` (safetensors; a torn
+    file gets :func:`fundiff.checkpoint.load_checked`'s clear error)."""
+    from ..checkpoint import load_checked
 
     files = sorted(Path(folder).glob("*.safetensors"))
     if len(files) != 1:
         raise FileNotFoundError(f"{folder}: expected one .safetensors weights file, found {len(files)}")
-    return {k: v.float() for k, v in load_file(files[0]).items()}
+    return {k: v.float() for k, v in load_checked(files[0])[0].items()}
 
 
 def positive(kind):
