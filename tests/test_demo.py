@@ -284,3 +284,34 @@ def test_the_emoji_model_runs_part_a(tmp_path):
     assert sizes == {(32, 32), (16, 16), (8, 8)}, sizes  # each hybrid at full, half and quarter size
     assert "Noto Emoji" in html_text and "Twemoji" in html_text
     check_images_decode(out, page)
+
+
+@needs_solutions
+def test_a_64px_emoji_model_runs_part_a(tmp_path):
+    """A model trained at IF stage 1's size (``fundiff.emoji.train --size 64``, here a tiny one for two
+    steps) goes through the same Part A sections: its photo and sketches at 64 px, the anagram views, and
+    its hybrids seen from afar at 64, 32 and 16 px."""
+    import sys
+
+    from PIL import Image
+
+    m = tmp_path / "emoji64"
+    run = subprocess.run([sys.executable, "-m", "fundiff.emoji.train", "--size", "64", "--tiny", "--no-progress",
+                          "--threads", "1", "--steps", "2", "--batch-size", "4", "--out", str(m), "--work",
+                          str(tmp_path / "work")], cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert run.returncode == 0, run.stderr[-2000:]
+    shutil.copy(ROOT / "data" / "emoji" / "prompt_embeds.safetensors", m)
+    out = tmp_path / "page"
+    assert demo.main(["--out", str(out), "--quick", "--model", "emoji", "--emoji-path", str(m), "--device", "cpu",
+                      "--sections", "A1.7.2", "A1.8", "A1.9"]) == 0
+    page = Page((out / "index.html").read_text())
+    for sid in ("A1.7.2", "A1.8", "A1.9"):
+        text = page.sections[section_id(sid)]
+        assert "not implemented yet" not in text and "Error" not in text, text[:500]
+    sizes = set()
+    for _, src in page.images:
+        with Image.open(out / src) as im:
+            if "hybrids_small" in src:
+                sizes.add(im.size)
+    assert sizes == {(64, 64), (32, 32), (16, 16)}, sizes
+    check_images_decode(out, page)

@@ -321,6 +321,55 @@ def test_two_processes_agree_with_one(tmp_path):
     assert max(float((w1[k] - w3[k]).abs().max()) for k in w1) > 1e-3
 
 
+def test_train_at_64px_writes_a_64px_model_and_will_not_resume_a_32px_state(tmp_path):
+    """--size 64 (IF stage 1's size): the 64-px pictures and network, recorded, loaded as a (3, 64, 64)
+    model; a 32-px run's training state is not resumed at 64 px but refused, naming the cause."""
+    big, small = concurrently(
+        lambda: run_train("--size", "64", "--out", tmp_path / "m", "--work", tmp_path / "w", "--steps", "2",
+                          "--batch-size", "4"),
+        lambda: run_train("--out", tmp_path / "s", "--work", tmp_path / "ws", "--steps", "2", "--batch-size", "4",
+                          "--stop-after", "1"))
+    assert big.returncode == 0 and small.returncode == 0, big.stderr[-2000:] + small.stderr[-2000:]
+    rec = json.loads((tmp_path / "m" / "training.json").read_text())
+    assert rec["data"]["file"] == "data/emoji/emoji_64_subset.npz"
+    assert rec["unet_config"]["sample_size"] == 64 and len(rec["unet_config"]["down_block_types"]) == 4
+    (tmp_path / "m" / "prompt_embeds.safetensors").write_bytes(text.EMBEDS_FILE.read_bytes())
+    m = load_pretrained("emoji", device="cpu", path=tmp_path / "m")
+    assert m.image_shape == (3, 64, 64)
+    eps, v = m.predict(torch.zeros(2, 3, 64, 64), 990, m.encode_prompt("red apple"))
+    assert eps.shape == v.shape == (2, 3, 64, 64)
+    bad = run_train("--size", "64", "--out", tmp_path / "s", "--work", tmp_path / "ws", "--steps", "2",
+                    "--batch-size", "4", "--resume")
+    assert bad.returncode != 0 and "another UNet" in bad.stderr and "--size" in bad.stderr, bad.stderr[-1500:]
+
+
+def test_the_64px_subset_is_the_32px_one_at_twice_the_size():
+    import numpy as np
+
+    from fundiff.emoji.classifier import at_classifier_size
+
+    a, b = concepts.load_subset(), concepts.load_subset(concepts.SUBSET_FILE_64)
+    assert b["images"].shape == (len(a["images"]), 64, 64, 3)
+    for k in a:
+        if k != "images":
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    x64, x32 = (torch.from_numpy(d["images"]).permute(0, 3, 1, 2).float() / 127.5 - 1 for d in (b, a))
+    assert float((at_classifier_size(x64) - x32).abs().mean()) < 0.02  # the same pictures, picture for picture
+    assert float((at_classifier_size(x64) - x32.roll(1, 0)).abs().mean()) > 0.2  # (and the check has teeth)
+
+
+def test_the_classifier_reads_64px_pictures_at_its_32px():
+    from fundiff.emoji import classifier
+
+    d = concepts.load_subset(concepts.SUBSET_FILE_64)
+    pick = torch.arange(0, len(d["images"]), 37)
+    x = torch.from_numpy(d["images"][pick.numpy()]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    assert torch.equal(classifier.logits(x), classifier.logits(classifier.at_classifier_size(x)))
+    assert (classifier.classify(x) == torch.from_numpy(d["labels"][pick.numpy()]).long()).float().mean() > 0.9
+    with pytest.raises(ValueError, match=r"\(B, 3, 32, 32\) or \(B, 3, 64, 64\)"):
+        classifier.logits(torch.zeros(1, 3, 48, 48))
+
+
 def test_init_fine_tunes_from_saved_weights_and_keeps_their_record(tmp_path):
     base = run_train("--out", tmp_path / "base", "--work", tmp_path / "wb", "--steps", "2", "--batch-size", "4")
     assert base.returncode == 0, base.stderr[-2000:]

@@ -20,6 +20,10 @@ import numpy as np
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 EMOJI_DIR = DATA_DIR / "emoji"
 SUBSET_FILE = EMOJI_DIR / "emoji_32_subset.npz"
+#: The same pictures at 64 px (IF stage 1's size), for ``python -m fundiff.emoji.train --size 64``.
+SUBSET_FILE_64 = EMOJI_DIR / "emoji_64_subset.npz"
+#: The subset file of each picture size.
+SUBSET_FILES = {32: SUBSET_FILE, 64: SUBSET_FILE_64}
 
 SUBCATEGORIES = (
     "face-smiling", "face-affection", "face-tongue", "face-hand", "face-neutral-skeptical", "face-sleepy",
@@ -114,22 +118,30 @@ def load_subset(path: str | Path = SUBSET_FILE) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: expected the emoji subset npz "
-                                "(python -m fundiff.emoji.concepts writes it from ../shared/data/emoji_32.npz)")
+                                "(python -m fundiff.emoji.concepts [--size 64] writes it from ../shared/data/emoji_<size>.npz)")
     with np.load(path) as d:
         return {k: d[k] for k in d.files}
 
 
 def main(argv=None) -> int:
-    """``python -m fundiff.emoji.concepts [SOURCE]``: write the subset from ``../shared/data/emoji_32.npz``."""
+    """``python -m fundiff.emoji.concepts [--size 32|64] [SOURCE]``: write the subset of that size
+    from ``../shared/data/emoji_<size>.npz``."""
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m fundiff.emoji.concepts", description=write_subset.__doc__)
-    p.add_argument("source", nargs="?", default=str(DATA_DIR.parents[1] / "shared" / "data" / "emoji_32.npz"))
+    p.add_argument("source", nargs="?", default=None, help="default ../shared/data/emoji_<size>.npz")
+    p.add_argument("--size", type=int, choices=sorted(SUBSET_FILES), default=32)
     a = p.parse_args(argv)
-    if not Path(a.source).is_file():
-        p.error(f"{a.source} does not exist: expected emoji_32.npz of ../shared/data")
-    d = load_subset(write_subset(a.source))
-    print(f"wrote {SUBSET_FILE}: {len(d['images'])} pictures of {len(d['names'])} emoji")
+    source = Path(a.source or DATA_DIR.parents[1] / "shared" / "data" / f"emoji_{a.size}.npz")
+    if not source.is_file():
+        p.error(f"{source} does not exist: expected emoji_{a.size}.npz of ../shared/data")
+    with np.load(source) as d:
+        got = tuple(d["images"].shape[1:]) if "images" in d.files else None
+    if got != (a.size, a.size, 3):
+        p.error(f"{source}: expected images of shape (N, {a.size}, {a.size}, 3), got {got}")
+    out = write_subset(source, SUBSET_FILES[a.size])
+    d = load_subset(out)
+    print(f"wrote {out}: {len(d['images'])} pictures of {len(d['names'])} emoji")
     return 0
 
 

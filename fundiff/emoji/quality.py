@@ -31,7 +31,7 @@ import torch
 
 from ..impl import as_impl
 from ..pictures import gaussian_kernel_size
-from .classifier import CLASSIFIER_FILE, NEAR_READER_FILE, classify, down_up, logits
+from .classifier import CLASSIFIER_FILE, NEAR_READER_FILE, at_classifier_size, classify, down_up, logits
 from .concepts import captions_of, load_subset
 
 #: The 40 prompts the demo and the metric use (the course's prompts first).
@@ -186,13 +186,19 @@ def pair_reads_first(x: torch.Tensor, c1: int, c2: int) -> torch.Tensor:
     return z[:, c1] > z[:, c2]
 
 
-def samples_accuracy(model, prompts=DEMO_PROMPTS, n: int = 10, gamma: float = 7.0, seed: int = 0, impl=None):
-    """{prompt: share of n CFG samples read as the prompt's concept}, and the mean over prompts."""
+def prompt_samples(model, prompts=DEMO_PROMPTS, n: int = 10, gamma: float = 7.0, seed: int = 0,
+                   impl=None) -> list[torch.Tensor]:
+    """n CFG samples (n, C, H, W) of each prompt, prompt k on seed ``seed + k``."""
     impl = as_impl(impl)
-    out = {}
-    for k, p in enumerate(prompts):
-        x = run(model, cfg(model, p, impl, gamma), n, seed + k, impl)
-        out[p] = share(classify(x) == concept(p))
+    return [run(model, cfg(model, p, impl, gamma), n, seed + k, impl) for k, p in enumerate(prompts)]
+
+
+def samples_accuracy(model, prompts=DEMO_PROMPTS, n: int = 10, gamma: float = 7.0, seed: int = 0, impl=None,
+                     pictures: list[torch.Tensor] | None = None):
+    """{prompt: share of n CFG samples read as the prompt's concept}, and the mean over prompts;
+    ``pictures``: those samples, already made (:func:`prompt_samples` with the same arguments)."""
+    xs = prompt_samples(model, prompts, n, gamma, seed, impl) if pictures is None else pictures
+    out = {p: share(classify(x) == concept(p)) for p, x in zip(prompts, xs)}
     return {"per_prompt": out, "mean": sum(out.values()) / len(out), "n_per_prompt": n, "guidance_scale": gamma}
 
 
@@ -336,13 +342,13 @@ DRAWINGS_SEED = 500
 
 def drawings(model, n: int = 2, seed: int = DRAWINGS_SEED, impl=None, progress: bool = False) -> torch.Tensor:
     """(K, n, 3, 32, 32): n plain CFG samples (γ = 7) of every concept's name, concept k on seed
-    ``seed + k``: what the model draws for each prompt.  It draws one template per prompt, so n = 2
+    ``seed + k``, at the classifier's size: what the model draws for each prompt.  It draws one template per prompt, so n = 2
     shows it; the K concepts take about 35 core-minutes."""
     from tqdm import tqdm
 
     impl = as_impl(impl)
     names = [str(c) for c in load_subset()["names"]]
-    return torch.stack([run(model, cfg(model, c, impl, 7.0), n, seed + k, impl)
+    return torch.stack([at_classifier_size(run(model, cfg(model, c, impl, 7.0), n, seed + k, impl))
                         for k, c in enumerate(tqdm(names, desc="drawings", disable=not progress))])
 
 
@@ -564,7 +570,8 @@ def main(argv=None) -> int:
     model = load_pretrained("emoji", **({"path": a.path} if a.path else {}))
     pics = []
     if a.what == "samples":
-        res = samples_accuracy(model, n=a.n or 10, gamma=gamma, seed=seed, impl=a.impl)
+        pics = prompt_samples(model, n=a.n or 10, gamma=gamma, seed=seed, impl=a.impl)
+        res = samples_accuracy(model, n=a.n or 10, gamma=gamma, seed=seed, impl=a.impl, pictures=pics)
     elif a.what == "drawings":
         from ..checkpoint import save_atomic
 

@@ -25,6 +25,8 @@ each batch from the pictures of the concepts the demo and the quality metric ask
 (:func:`focus_pictures`), the rest uniformly from all.  ``--extra-prompts 'a;b' --extra-share S`` draws
 a share S from the pictures of other concepts on top (concepts a trick needs that the model does not
 draw yet), and ``--init data/emoji/unet`` fine-tunes the shipped weights instead of a fresh UNet.
+``--size 64`` trains at IF stage 1's size on the same pictures at 64 px (``emoji_64_subset.npz``)
+with one more level (:data:`UNET_CONFIG_64`); a GPU run (``--device cuda``), not a CPU one.
 
 Captions are drawn per picture from its concept's captions (:mod:`fundiff.emoji.concepts`); with
 probability ``p_uncond`` a caption is replaced by a null caption ("" or "a high quality photo"), so
@@ -53,7 +55,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import remove_torn_files
 from ..train_bundled import lr_at, save_pretrained_atomic, write_json_atomic
-from .concepts import EMOJI_DIR, NULL_CAPTIONS, captions_of, load_subset
+from .concepts import EMOJI_DIR, NULL_CAPTIONS, SUBSET_FILES, captions_of, load_subset
 from .text import EMBED_DIM, load_table
 
 NUM_TRAIN_TIMESTEPS = 1000
@@ -75,6 +77,26 @@ UNET_CONFIG = dict(
     addition_embed_type="text",
     resnet_time_scale_shift="scale_shift",
 )
+#: The changes for ``--size 64`` (IF stage 1's 64×64): one more level (64, 32, 16, 8 px), attention
+#: at 8 px only; 6.4 M parameters (25.8 MB in float32), 9.3 GFLOP per picture and training step
+#: (torch's FLOP counter; the 32-px network: 4.8 M, 2.7 GFLOP).
+UNET_CONFIG_64 = dict(
+    sample_size=64,
+    block_out_channels=(32, 64, 128, 128),
+    down_block_types=("DownBlock2D", "DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"),
+)
+#: Picture sizes ``--size`` takes.
+SIZES = (32, 64)
+
+
+def unet_config(size: int = 32, config: dict | None = None) -> dict:
+    """The changes to :data:`UNET_CONFIG` of a run at ``size`` px, then ``config``'s own (e.g. --tiny's)."""
+    if size not in SIZES:
+        raise ValueError(f"--size {size}: expected one of {', '.join(map(str, SIZES))}")
+    return {**(UNET_CONFIG_64 if size == 64 else {}), **(config or {})}
+
+
 #: IF's scheduler, read by DDPMScheduler (learned_range variance, no clipping or thresholding).
 SCHEDULER_CONFIG = dict(
     num_train_timesteps=NUM_TRAIN_TIMESTEPS,
@@ -154,7 +176,8 @@ def p2_weight(abar: torch.Tensor) -> torch.Tensor:
 # Data: pictures, captions, embeddings
 # ----------------------------------------------------------------------------------------------
 def training_set(path=None) -> tuple[torch.Tensor, list[list[int]], torch.Tensor, list[int]]:
-    """(x₀ (N, 3, 32, 32) in [−1, 1], caption ids per picture, embedding table (K, 384), null ids)."""
+    """(x₀ (N, 3, S, S) in [−1, 1], caption ids per picture, embedding table (K, 384), null ids) of the
+    subset file ``path`` (default the 32-px one; S its picture size)."""
     d = load_subset() if path is None else load_subset(path)
     table = load_table()
     texts = list(table)
@@ -224,7 +247,7 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
           device: str = "cpu", threads: int | None = None, resume: bool = False, save_every_s: float = 300.0,
           config: dict | None = None, progress_bar: bool = True, stop_after: int | None = None,
           weighting: str = "uniform", focus: float = 0.0, extra_prompts: tuple[str, ...] = (),
-          extra_share: float = 0.0, init: Path | None = None) -> dict:
+          extra_share: float = 0.0, init: Path | None = None, size: int = 32) -> dict:
     """Train the emoji model for ``steps`` steps or ``minutes`` of wall clock (whichever is first;
     the LR follows progress = max(step/steps, elapsed/minutes)) and write the EMA weights to ``out``
     (``unet/``, ``scheduler/``, ``training.json``).  ``stop_after``: end this invocation after that
@@ -234,7 +257,7 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
     concepts a trick needs that the model does not draw yet).  ``init``: a saved UNet folder (e.g.
     data/emoji/unet) to fine-tune from, model and EMA both (a fresh optimizer; the schedule and step
     count start at 0; its ``training.json`` beside it is kept in the record as ``init_record``; ignored
-    when resuming).
+    when resuming).  ``size``: 32, or 64 (the 64-px pictures and :data:`UNET_CONFIG_64`).
     Each invocation's settings are kept in the record's ``phases``.  Returns the record."""
     from tqdm import tqdm
 
@@ -257,9 +280,12 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     check_recipe(weighting, focus, extra_prompts, extra_share, init)
-    x_all, per_image, table, null_ids = training_set()
-    focus_idx = focus_pictures(load_subset()["labels"]) if focus > 0 else None
-    extra_idx = focus_pictures(load_subset()["labels"], extra_prompts) if extra_share > 0 else None
+    config = unet_config(size, config)
+    data_file = SUBSET_FILES[size]
+    x_all, per_image, table, null_ids = training_set(data_file)
+    labels = load_subset(data_file)["labels"]
+    focus_idx = focus_pictures(labels) if focus > 0 else None
+    extra_idx = focus_pictures(labels, extra_prompts) if extra_share > 0 else None
     betas, abar = (v.to(dev) for v in schedule())
     unet = build_unet(config).to(dev, memory_format=torch.channels_last)
     if init is not None and not resume:
@@ -276,7 +302,11 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
     step, elapsed, losses, phases = 0, 0.0, [], []
     if resume:
         st = load_state(state_path)
-        unet.load_state_dict(st["model"])
+        try:
+            unet.load_state_dict(st["model"])
+        except RuntimeError as e:
+            raise ValueError(f"--resume: the training state at {state_path} is of another UNet than this run's "
+                             f"(another --size or --tiny?): {str(e).splitlines()[0]}") from None
         ema.load_state_dict(st["ema"])
         opt.load_state_dict(st["opt"])
         gen.set_state(st["rng"])
@@ -366,9 +396,9 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
         "ema_decay": ema_decay, "p_uncond": p_uncond, "null_captions": list(NULL_CAPTIONS),
         "loss": "hybrid (L_simple + L_vlb, Improved DDPM); L_simple weighted per phase (uniform or P2)",
         "phases": [{k: v for k, v in ph.items() if k != "init_record"} for ph in phases],
-        "data": {"file": "data/emoji/emoji_32_subset.npz", "pictures": n, "concepts": len(set(map(tuple, per_image))),
+        "data": {"file": f"data/emoji/{data_file.name}", "pictures": n, "concepts": len(set(map(tuple, per_image))),
                  "value_range": [-1, 1], "augmentation": None},
-        "unet_config": UNET_CONFIG | (config or {}), "scheduler_config": SCHEDULER_CONFIG,
+        "unet_config": UNET_CONFIG | config, "scheduler_config": SCHEDULER_CONFIG,
         "losses_every_50_steps": losses,
         "requested": {"steps": steps, "minutes": minutes},
     }
@@ -452,6 +482,8 @@ def main(argv=None) -> int:
     p.add_argument("--extra-share", type=float, default=0.0, help="share of each batch drawn from --extra-prompts (0..1)")
     p.add_argument("--init", type=Path, default=None,
                    help="fine-tune from a saved UNet folder (e.g. data/emoji/unet) instead of a fresh one")
+    p.add_argument("--size", type=int, choices=SIZES, default=32,
+                   help="picture size: 32 (the shipped model) or 64 (IF stage 1's size; for a GPU)")
     p.add_argument("--tiny", action="store_true", help="a tiny UNet (tests)")
     a = p.parse_args(argv)
     try:
@@ -466,11 +498,12 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as e:
         p.error(str(e))
 
-    tiny = dict(block_out_channels=(16, 16, 32), norm_num_groups=8, attention_head_dim=8) if a.tiny else None
+    tiny = (dict(block_out_channels=(16, 16, 32) + ((32,) if a.size == 64 else ()), norm_num_groups=8,
+                 attention_head_dim=8) if a.tiny else None)
     train(a.out, a.work, a.steps, a.minutes, a.batch_size, a.lr, seed=a.seed, device=a.device, threads=a.threads,
           resume=a.resume, save_every_s=a.save_every, config=tiny, progress_bar=not a.no_progress,
           stop_after=a.stop_after, weighting=a.weighting, focus=a.focus, extra_prompts=extra,
-          extra_share=a.extra_share, init=a.init)
+          extra_share=a.extra_share, init=a.init, size=a.size)
     return 0
 
 
