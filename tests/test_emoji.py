@@ -512,8 +512,9 @@ def test_the_demos_tricks_are_the_measured_pairs():
     from fundiff.emoji.quality import ANAGRAM_PAIRS, HYBRID_PAIRS
 
     plan = PLANS["emoji"]
-    for p1, p2, *view in plan["anagrams"]:
-        assert (p1, p2, view[0] if view else "flip") in ANAGRAM_PAIRS, (p1, p2, view)
+    for p1, p2, *rest in plan["anagrams"]:
+        row = (p1, p2, rest[0] if rest else "flip", *rest[1:])
+        assert row + (None,) * (5 - len(row)) in ANAGRAM_PAIRS, row
     for row in plan["hybrids"]:
         assert tuple(row) + (None,) * (5 - len(row)) in HYBRID_PAIRS, row
 
@@ -576,6 +577,9 @@ def test_lookalike_pairs_rhyme_through_the_view_and_are_no_synonyms_twins_or_fac
      r"--drawings no/such/file.safetensors: expected the 'drawings' command's safetensors file"),
     (["anagrams", "--drawings", "x.safetensors"], r"--drawings: only for search, without --pairs"),
     (["search", "--kind", "flip", "--sigma", "2"], r"--gamma-near and --sigma are a hybrid's settings"),
+    (["hybrids", "--gamma2", "10"], r"--gamma2 is an anagram's setting"),
+    (["search", "--kind", "hybrid", "--gamma2", "10"], r"--gamma2 is an anagram's setting"),
+    (["anagrams", "--gamma2", "-1"], r"--gamma2 -1.0: expected a finite number"),
 ])
 def test_quality_command_refuses_bad_arguments(args, msg, capsys):
     from fundiff.emoji import quality
@@ -774,3 +778,25 @@ def test_anagram_reading_reads_through_the_view_with_and_without_the_turned_clas
     assert (r["control_plain_through_view"], r["control_plain_through_view_concepts"]) == (0.0, 1.0)
     assert (r["control_p2_turned_back"], r["control_p2_turned_back_concepts"]) == (1.0, 1.0)
     assert quality.margin(r) == 0.0  # over the concepts: 1.0 both, less the 1.0 control
+
+
+def test_anagram_reading_guides_each_prompt_with_its_own_scale(monkeypatch):
+    """gamma2: the prompt seen through the view gets its own CFG scale, in the anagram and in its
+    control's plain samples (ANAGRAM_PAIRS' tuned pizza ↔ fire); without it both get gamma."""
+    from fundiff.emoji import quality
+
+    calls = []
+    monkeypatch.setattr(quality, "cfg", lambda model, p, impl, g: calls.append(("cfg", p, g)) or (lambda x, t: x))
+    monkeypatch.setattr(quality, "run", lambda model, est, n, seed, impl: -torch.ones(n, 3, 32, 32))
+    monkeypatch.setattr(quality, "plain_samples",
+                        lambda model, p, n, seed, impl, gamma: calls.append(("plain", p, gamma)) or -torch.ones(n, 3, 32, 32))
+    pair = next(p for p in quality.ANAGRAM_PAIRS if p[:2] == ("slice of pizza", "fire"))
+    assert quality.anagram_settings(pair) == {"gamma": 5.0, "gamma2": 10.0}
+    r, _ = quality.anagram_reading(None, *pair[:3], n=2, **quality.anagram_settings(pair))
+    assert r["gamma"] == [5.0, 10.0]
+    assert sorted(calls) == sorted([("cfg", "slice of pizza", 5.0), ("cfg", "fire", 10.0),
+                                    ("plain", "slice of pizza", 5.0), ("plain", "fire", 10.0)])
+    calls.clear()
+    quality.anagram_reading(None, "pear", "electric light bulb", "rot180", n=2)
+    assert {g for *_, g in calls} == {7.0}
+    assert quality.anagram_settings(("pear", "electric light bulb", "rot180", None, None)) == {"gamma": 7.0, "gamma2": None}

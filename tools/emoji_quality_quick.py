@@ -35,7 +35,7 @@ elif half in ("b", "b1", "b2"):  # b1: the anagrams only, b2: the hybrids only (
     xs, out["anagrams"], out["hybrids"] = [], [], []
     lo, hi = map(int, os.environ.get("PAIRS", "0:10").split(":"))  # PAIRS=0:4 / 4:10: the pairs in two processes
     for pair in q.ANAGRAM_PAIRS[lo:hi] if half != "b2" else ():
-        r, x = q.anagram_reading(m, *pair, n=20); out["anagrams"].append(r); print(r, flush=True)
+        r, x = q.anagram_reading(m, *pair[:3], n=20, **q.anagram_settings(pair)); out["anagrams"].append(r); print(r, flush=True)
         xs += [x[:10], q.view_of(impl, pair[2])[0](x[:10])]  # as it is, then through the view
     for pair in [h for h in q.HYBRID_PAIRS if h[2] is not None] if half != "b1" else ():  # the tuned ones
         r, x = q.hybrid_reading(m, *pair[:2], n=20, **q.hybrid_settings(pair)); out["hybrids"].append(r); xs.append(x[:10]); print(r, flush=True)

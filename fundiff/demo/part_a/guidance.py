@@ -116,19 +116,22 @@ def sec_a18(ctx: Ctx):
     gamma, n = 7.0, 2
     ts = timesteps_of(ctx)
     rows = []
-    for p1, p2, *view in plan["anagrams"][:2] if ctx.quick else plan["anagrams"]:  # quick: a flip and another view
-        name = view[0] if view else "flip"
+    for p1, p2, *rest in plan["anagrams"][:2] if ctx.quick else plan["anagrams"]:  # quick: a flip and another view
+        name = rest[0] if rest else "flip"
+        g1, g2 = (rest[1], rest[2]) if len(rest) > 1 else (gamma, gamma)  # a row tuned to the model: its own γs
         view_fn, inverse_fn, show, label = VIEWS[name]
         f, inv = ctx.f(view_fn), (ctx.f(inverse_fn) if inverse_fn else None)
-        est = ctx.f("guidance.anagram_estimator")(est_of(ctx, p1, gamma), est_of(ctx, p2, gamma), f, inv)
+        est = ctx.f("guidance.anagram_estimator")(est_of(ctx, p1, g1), est_of(ctx, p2, g2), f, inv)
         x = ctx.f("denoise.sample")(est, (n, *model.image_shape), ts, model.alphas_cumprod, ctx.gen())
         seen = show(x)
-        rows.append((f"{fmt_prompt(p1)} / {label} {fmt_prompt(p2)}",
+        tuned = f" (tuned: γ {g1:g} / {g2:g})" if len(rest) > 1 else ""
+        rows.append((f"{fmt_prompt(p1)} / {label} {fmt_prompt(p2)}{tuned}",
                      [c for j in range(n) for c in (x[j], seen[j])]))
     ctx.table("anagrams", [c for j in range(n) for c in (f"sample {j + 1}: as it is", "through the view")], rows,
               f"Visual anagrams (your guidance.anagram_estimator with your view functions): "
               f"ε = (ε₁(x_t) + view⁻¹(ε₂(view(x_t))))/2 (view: flip upside down unless the row names another), "
-              f"each ε with CFG γ = {gamma:g}; as it is it should read as the first prompt, through the view "
+              f"each ε with CFG γ = {gamma:g} (a tuned row: each prompt's own γ, found for this model); as it is "
+              f"it should read as the first prompt, through the view "
               f"as the second. Seed {ctx.seed}.")
 
 
