@@ -746,6 +746,26 @@ def test_search_reads_each_candidate_with_the_given_settings(monkeypatch):
     assert seen[2][-1]["gamma"] == 5.0 and "sigma" not in seen[2][-1]
 
 
+def test_the_anagrams_command_reads_each_pair_with_its_own_scales_unless_given(monkeypatch):
+    """`anagrams`: the tuned pizza ↔ fire with its (5, 10), the others with the course's 7; --gamma2 (or
+    --gamma) replaces that scale of every pair and leaves the other one as it was"""
+    from fundiff.emoji import quality
+
+    seen = []
+
+    def read(model, a, b, view, **kw):
+        seen.append(((a, b, view), kw["gamma"], kw["gamma2"]))
+        return {}, torch.zeros(1, 3, 32, 32)
+
+    monkeypatch.setattr(quality, "anagram_reading", read)
+    assert quality.main(["anagrams", "--n", "1"]) == 0
+    assert seen[0] == (("slice of pizza", "fire", "flip"), 5.0, 10.0)
+    assert all(s[1:] == (7.0, None) for s in seen[1:]) and len(seen) == len(quality.ANAGRAM_PAIRS)
+    seen.clear()
+    assert quality.main(["anagrams", "--n", "1", "--gamma2", "9"]) == 0
+    assert seen[0][1:] == (5.0, 9.0) and seen[1][1:] == (7.0, 9.0)
+
+
 def test_anagram_reading_reads_through_the_view_with_and_without_the_turned_class(monkeypatch):
     """Through the view a picture can look like another drawing turned round (a pear upside down is a
     bulb): the *_concepts readings take the top-1 over the concepts alone, for the anagram and for the

@@ -118,7 +118,8 @@ def load_subset(path: str | Path = SUBSET_FILE) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: expected the emoji subset npz "
-                                "(python -m fundiff.emoji.concepts [--size 64] writes it from ../shared/data/emoji_<size>.npz)")
+                                "(python -m fundiff.emoji.concepts [--size 64] writes it from "
+                                "../shared/data/emoji_<size>.npz)")
     with np.load(path) as d:
         return {k: d[k] for k in d.files}
 

@@ -238,7 +238,8 @@ def anagram_reading(model, p1: str, p2: str, view: str, n: int = 20, gamma: floa
     def control_share(pics, c, **kw):
         return None if pics is None else share(classify(pics, **kw) == c)
 
-    return {"pair": [p1, p2, view], "gamma": [gamma, g2], "upright": share(up), "through_view": share(through), "both": share(up & through),
+    return {"pair": [p1, p2, view], "gamma": [gamma, g2], "upright": share(up), "through_view": share(through),
+            "both": share(up & through),
             "through_view_concepts": share(through_k), "both_concepts": share(up & through_k),
             "pair_upright": share(pair_up), "pair_through_view": share(pair_through),
             "pair_both": share(pair_up & pair_through),
@@ -355,8 +356,8 @@ DRAWINGS_SEED = 500
 
 def drawings(model, n: int = 2, seed: int = DRAWINGS_SEED, impl=None, progress: bool = False) -> torch.Tensor:
     """(K, n, 3, 32, 32): n plain CFG samples (γ = 7) of every concept's name, concept k on seed
-    ``seed + k``, at the classifier's size: what the model draws for each prompt.  It draws one template per prompt, so n = 2
-    shows it; the K concepts take about 35 core-minutes."""
+    ``seed + k``, at the classifier's size: what the model draws for each prompt.  It draws one
+    template per prompt, so n = 2 shows it; the K concepts take about 35 core-minutes."""
     from tqdm import tqdm
 
     impl = as_impl(impl)
@@ -612,10 +613,8 @@ def main(argv=None) -> int:
     elif a.what == "anagrams":
         res = []
         for pair in ANAGRAM_PAIRS:
-            kw = anagram_settings(pair)
-            if a.gamma is not None:  # the one scale given: both prompts' (unless --gamma2)
-                kw = {"gamma": a.gamma, "gamma2": None}
-            kw |= {"gamma2": a.gamma2} if a.gamma2 is not None else {}
+            kw = anagram_settings(pair)  # the pair's scales, each replaced by the one given
+            kw |= {k: v for k, v in (("gamma", a.gamma), ("gamma2", a.gamma2)) if v is not None}
             r, x = anagram_reading(model, *pair[:3], n=a.n or 20, seed=seed, impl=a.impl, **kw)
             res.append(r)
             pics.append(x)
