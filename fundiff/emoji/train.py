@@ -175,10 +175,9 @@ def p2_weight(abar: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 # Data: pictures, captions, embeddings
 # ----------------------------------------------------------------------------------------------
-def training_set(path=None) -> tuple[torch.Tensor, list[list[int]], torch.Tensor, list[int]]:
-    """(x₀ (N, 3, S, S) in [−1, 1], caption ids per picture, embedding table (K, 384), null ids) of the
-    subset file ``path`` (default the 32-px one; S its picture size)."""
-    d = load_subset() if path is None else load_subset(path)
+def training_set(d: dict) -> tuple[torch.Tensor, list[list[int]], torch.Tensor, list[int]]:
+    """(x₀ (N, 3, S, S) in [−1, 1], caption ids per picture, embedding table (K, 384), null ids) of a
+    loaded subset ``d`` (:func:`~fundiff.emoji.concepts.load_subset`; S its picture size)."""
     table = load_table()
     texts = list(table)
     index = {s: i for i, s in enumerate(texts)}
@@ -282,8 +281,9 @@ def train(out: Path = EMOJI_DIR, work: Path = Path("runs/emoji"), steps: int = 2
     check_recipe(weighting, focus, extra_prompts, extra_share, init)
     config = unet_config(size, config)
     data_file = SUBSET_FILES[size]
-    x_all, per_image, table, null_ids = training_set(data_file)
-    labels = load_subset(data_file)["labels"]
+    subset = load_subset(data_file)  # read once: the pictures and their concepts
+    x_all, per_image, table, null_ids = training_set(subset)
+    labels = subset["labels"]
     focus_idx = focus_pictures(labels) if focus > 0 else None
     extra_idx = focus_pictures(labels, extra_prompts) if extra_share > 0 else None
     betas, abar = (v.to(dev) for v in schedule())
