@@ -3,6 +3,7 @@ not written yet degrades to "not implemented yet: <function>" while the other se
 headless Chromium renders the page (skipped where ``chromium`` is not installed)."""
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -275,7 +276,10 @@ def test_the_emoji_model_runs_part_a(tmp_path):
     for sid in ("A1.7.2", "A1.8", "A1.9"):
         text = page.sections[section_id(sid)]
         assert "not implemented yet" not in text and "Error" not in text, text[:500]
-    assert "rotated 180°" in page.sections[section_id("A1.8")]  # the quick plan's second view: pear ↔ light bulb
+    a18 = page.sections[section_id("A1.8")]
+    assert "rotated 180°" in a18  # the quick plan's second view: pear ↔ light bulb
+    # the first row is tuned: its scales and the fire's negative prompt, as ANAGRAM_PAIRS has them
+    assert "tuned: γ 6 / 10, 'fire' away from 'slice of pizza' by β 3" in html.unescape(a18), a18[:800]
     small = [src for _, src in page.images if "hybrids_small" in src]
     sizes = set()
     for src in small:

@@ -514,7 +514,7 @@ def test_the_demos_tricks_are_the_measured_pairs():
     plan = PLANS["emoji"]
     for p1, p2, *rest in plan["anagrams"]:
         row = (p1, p2, rest[0] if rest else "flip", *rest[1:])
-        assert row + (None,) * (5 - len(row)) in ANAGRAM_PAIRS, row
+        assert row in ANAGRAM_PAIRS, row
     for row in plan["hybrids"]:
         assert tuple(row) + (None,) * (5 - len(row)) in HYBRID_PAIRS, row
 
@@ -580,6 +580,10 @@ def test_lookalike_pairs_rhyme_through_the_view_and_are_no_synonyms_twins_or_fac
     (["hybrids", "--gamma2", "10"], r"--gamma2 is an anagram's setting"),
     (["search", "--kind", "hybrid", "--gamma2", "10"], r"--gamma2 is an anagram's setting"),
     (["anagrams", "--gamma2", "-1"], r"--gamma2 -1.0: expected a finite number"),
+    (["hybrids", "--beta2", "3"], r"--beta2 is an anagram's setting"),
+    (["samples", "--beta", "3"], r"--beta is an anagram's setting"),
+    (["search", "--kind", "hybrid", "--beta", "1"], r"--beta is an anagram's setting"),
+    (["anagrams", "--beta2", "nan"], r"--beta2 nan: expected a finite number"),
 ])
 def test_quality_command_refuses_bad_arguments(args, msg, capsys):
     from fundiff.emoji import quality
@@ -747,23 +751,27 @@ def test_search_reads_each_candidate_with_the_given_settings(monkeypatch):
 
 
 def test_the_anagrams_command_reads_each_pair_with_its_own_scales_unless_given(monkeypatch):
-    """`anagrams`: the tuned pizza ↔ fire with its (5, 10), the others with the course's 7; --gamma2 (or
-    --gamma) replaces that scale of every pair and leaves the other one as it was"""
+    """`anagrams`: the tuned pizza ↔ fire with its (γ 6, 10; β 0, 3), the others with the course's 7 and
+    no negative prompt; --gamma2 (or --gamma, --beta, --beta2) replaces that setting of every pair and
+    leaves the others as they were"""
     from fundiff.emoji import quality
 
     seen = []
 
     def read(model, a, b, view, **kw):
-        seen.append(((a, b, view), kw["gamma"], kw["gamma2"]))
+        seen.append(((a, b, view), kw["gamma"], kw["gamma2"], kw["beta"], kw["beta2"]))
         return {}, torch.zeros(1, 3, 32, 32)
 
     monkeypatch.setattr(quality, "anagram_reading", read)
     assert quality.main(["anagrams", "--n", "1"]) == 0
-    assert seen[0] == (("slice of pizza", "fire", "flip"), 5.0, 10.0)
-    assert all(s[1:] == (7.0, None) for s in seen[1:]) and len(seen) == len(quality.ANAGRAM_PAIRS)
+    assert seen[0] == (("slice of pizza", "fire", "flip"), 6.0, 10.0, 0.0, 3.0)
+    assert all(s[1:] == (7.0, None, 0.0, 0.0) for s in seen[1:]) and len(seen) == len(quality.ANAGRAM_PAIRS)
     seen.clear()
     assert quality.main(["anagrams", "--n", "1", "--gamma2", "9"]) == 0
-    assert seen[0][1:] == (5.0, 9.0) and seen[1][1:] == (7.0, 9.0)
+    assert seen[0][1:] == (6.0, 9.0, 0.0, 3.0) and seen[1][1:] == (7.0, 9.0, 0.0, 0.0)
+    seen.clear()
+    assert quality.main(["anagrams", "--n", "1", "--beta2", "0", "--beta", "1.5"]) == 0
+    assert seen[0][1:] == (6.0, 10.0, 1.5, 0.0) and seen[1][1:] == (7.0, None, 1.5, 0.0)
 
 
 def test_anagram_reading_reads_through_the_view_with_and_without_the_turned_class(monkeypatch):
@@ -788,7 +796,7 @@ def test_anagram_reading_reads_through_the_view_with_and_without_the_turned_clas
     monkeypatch.setattr(quality, "cfg", lambda *a: (lambda x, t: x))
     monkeypatch.setattr(quality, "run", lambda model, est, n, seed, impl: marked(n))
     monkeypatch.setattr(quality, "plain_samples",  # p2's plain samples turned back read as p1
-                        lambda model, p, n, seed, impl, gamma: marked(n, 0 if p == "pear" else -1))
+                        lambda model, p, n, seed, impl, gamma, *neg: marked(n, 0 if p == "pear" else -1))
     monkeypatch.setattr(quality, "classify", classify)
     monkeypatch.setattr(quality, "pair_reads_first", lambda x, a, b: torch.zeros(len(x), dtype=torch.bool))
     r, x = quality.anagram_reading(None, "pear", "electric light bulb", "rot180", n=3)
@@ -801,22 +809,47 @@ def test_anagram_reading_reads_through_the_view_with_and_without_the_turned_clas
 
 
 def test_anagram_reading_guides_each_prompt_with_its_own_scale(monkeypatch):
-    """gamma2: the prompt seen through the view gets its own CFG scale, in the anagram and in its
-    control's plain samples (ANAGRAM_PAIRS' tuned pizza ↔ fire); without it both get gamma."""
+    """gamma2: the prompt seen through the view gets its own CFG scale, and beta / beta2 guide each prompt
+    away from the other one (a negative prompt), in the anagram and in its control's plain samples
+    (ANAGRAM_PAIRS' tuned pizza ↔ fire); without them both get gamma and no negative prompt."""
     from fundiff.emoji import quality
 
     calls = []
-    monkeypatch.setattr(quality, "cfg", lambda model, p, impl, g: calls.append(("cfg", p, g)) or (lambda x, t: x))
+    monkeypatch.setattr(quality, "cfg", lambda model, p, impl, g, neg, b: calls.append(("cfg", p, g, neg, b))
+                        or (lambda x, t: x))
     monkeypatch.setattr(quality, "run", lambda model, est, n, seed, impl: -torch.ones(n, 3, 32, 32))
-    monkeypatch.setattr(quality, "plain_samples",
-                        lambda model, p, n, seed, impl, gamma: calls.append(("plain", p, gamma)) or -torch.ones(n, 3, 32, 32))
+    monkeypatch.setattr(quality, "plain_samples", lambda model, p, n, seed, impl, gamma, neg, b:
+                        calls.append(("plain", p, gamma, neg, b)) or -torch.ones(n, 3, 32, 32))
     pair = next(p for p in quality.ANAGRAM_PAIRS if p[:2] == ("slice of pizza", "fire"))
-    assert quality.anagram_settings(pair) == {"gamma": 5.0, "gamma2": 10.0}
+    assert quality.anagram_settings(pair) == {"gamma": 6.0, "gamma2": 10.0, "beta": 0.0, "beta2": 3.0}
     r, _ = quality.anagram_reading(None, *pair[:3], n=2, **quality.anagram_settings(pair))
-    assert r["gamma"] == [5.0, 10.0]
-    assert sorted(calls) == sorted([("cfg", "slice of pizza", 5.0), ("cfg", "fire", 10.0),
-                                    ("plain", "slice of pizza", 5.0), ("plain", "fire", 10.0)])
+    assert r["gamma"] == [6.0, 10.0] and r["beta"] == [0.0, 3.0]
+    pizza, fire = ("slice of pizza", 6.0, "fire", 0.0), ("fire", 10.0, "slice of pizza", 3.0)
+    assert sorted(calls) == sorted([("cfg", *pizza), ("cfg", *fire), ("plain", *pizza), ("plain", *fire)])
     calls.clear()
     quality.anagram_reading(None, "pear", "electric light bulb", "rot180", n=2)
-    assert {g for *_, g in calls} == {7.0}
-    assert quality.anagram_settings(("pear", "electric light bulb", "rot180", None, None)) == {"gamma": 7.0, "gamma2": None}
+    assert {c[2] for c in calls} == {7.0} and {c[4] for c in calls} == {0.0}
+    default = {"gamma": 7.0, "gamma2": None, "beta": 0.0, "beta2": 0.0}
+    assert quality.anagram_settings(("pear", "electric light bulb", "rot180", None, None)) == default
+    assert quality.anagram_settings(("pear", "electric light bulb", "rot180")) == default
+
+
+def test_cfg_with_a_negative_prompt_is_the_package_estimator_and_without_one_the_courses():
+    """quality.cfg: β = 0 is the implementation's cfg_estimator (the student's CFG is what is measured);
+    β > 0 adds the push away from the negative prompt (fundiff.negative_prompt), and needs one."""
+    from fundiff.emoji import quality
+
+    class Model:
+        null_prompt = ""
+
+        @staticmethod
+        def estimator(p):
+            return lambda x, t: ({"": 0.0, "a": 1.0, "b": 10.0}[p] * torch.ones_like(x), None)
+
+    impl = quality.as_impl(None)
+    x, t = torch.zeros(1, 3, 2, 2), torch.tensor([500])
+    assert torch.equal(quality.cfg(Model, "a", impl, 7.0)(x, t)[0], torch.full_like(x, 7.0))
+    assert torch.equal(quality.cfg(Model, "a", impl, 7.0, "b", 0.0)(x, t)[0], torch.full_like(x, 7.0))
+    assert torch.equal(quality.cfg(Model, "a", impl, 7.0, "b", 0.5)(x, t)[0], torch.full_like(x, 2.0))
+    with pytest.raises(ValueError, match="needs a negative prompt"):
+        quality.cfg(Model, "a", impl, 7.0, None, 0.5)

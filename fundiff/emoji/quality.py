@@ -30,6 +30,7 @@ from functools import lru_cache
 import torch
 
 from ..impl import as_impl
+from ..negative_prompt import negative_cfg_estimator
 from ..pictures import gaussian_kernel_size
 from .classifier import CLASSIFIER_FILE, NEAR_READER_FILE, at_classifier_size, classify, down_up, logits
 from .concepts import captions_of, load_subset
@@ -44,8 +45,9 @@ DEMO_PROMPTS = (
     "airplane", "sailboat", "volcano", "guitar", "ghost", "robot face", "jack-o-lantern", "christmas tree",
     "hamburger", "slice of pizza", "crown", "pig face", "tiger face", "cherry blossom",
 )
-#: Visual-anagram pairs (prompt upright, prompt through the view, view name, γ₁, γ₂: each prompt's CFG
-#: scale, None: the course's one γ = 7).  The first six read
+#: Visual-anagram pairs (prompt upright, prompt through the view, view name[, γ₁, γ₂[, β₁, β₂]]: each
+#: prompt's CFG scale, missing or None: the course's one γ = 7; each prompt's negative scale, guiding it
+#: away from the other prompt (:mod:`fundiff.negative_prompt`), missing: 0).  The first six read
 #: both ways to the classifier by one of its two readings, each with its own controls
 #: (data/emoji/README.md): top-1 with its turned class (a turned drawing reads as turned, not as the
 #: emoji it resembles) or top-1 over the concepts alone.  Three were found by ``python -m
@@ -63,25 +65,26 @@ DEMO_PROMPTS = (
 #: 180° turn is a balloon on its string (a tent only loosely; the turned class calls all three
 #: "turned").  Then pairs an earlier classifier without that class passed (each one drawing turned
 #: round: a wave, a pumpkin on its side, …), the course's own pair and an earlier hand-picked one,
-#: which read as one prompt (the model draws templates).  Pizza ↔ fire has its own scales (pizza 5,
-#: fire 10, found on seeds 100-105 among unequal pairs of scales): at γ = 7 for both the fine-tuned
-#: model draws a pizza slice both ways; with the fire pushed harder, about half its samples are a
-#: pepperoni pizza whose flip is a flame still spotted with pepperoni.
+#: which read as one prompt (the model draws templates).  Pizza ↔ fire has its own scales: at γ = 7
+#: for both the fine-tuned model draws a pizza slice both ways; with the fire pushed harder (pizza 5,
+#: fire 10, found on seeds 100-105 among unequal pairs of scales) a third of its samples are a
+#: pepperoni pizza whose flip is a flame still spotted with pepperoni, and with the fire also guided
+#: away from the pizza (β₂ = 3, pizza 6: seeds 100-105, then n = 20 on seeds 0 and 1) about 45 %.
 ANAGRAM_PAIRS = (
-    ("slice of pizza", "fire", "flip", 5.0, 10.0),
-    ("cloud", "tooth", "rot90", None, None),
-    ("slice of pizza", "sailboat", "flip", None, None),
-    ("pear", "electric light bulb", "rot180", None, None),
-    ("balloon", "red apple", "flip", None, None),
-    ("tent", "balloon", "rot180", None, None),
-    ("dolphin", "water wave", "flip", None, None),
-    ("basketball and hoop", "jack-o-lantern", "rot90", None, None),
-    ("flamingo", "tokyo tower", "rot180", None, None),
-    ("an oil painting of an old man", "an oil painting of people around a campfire", "flip", None, None),
-    ("shamrock", "cactus", "rot90", None, None),
-    ("christmas tree", "pineapple", "flip", None, None),
-    ("mango", "strawberry", "rot90", None, None),
-    ("a rocket ship", "a pencil", "flip", None, None),
+    ("slice of pizza", "fire", "flip", 6.0, 10.0, 0.0, 3.0),
+    ("cloud", "tooth", "rot90"),
+    ("slice of pizza", "sailboat", "flip"),
+    ("pear", "electric light bulb", "rot180"),
+    ("balloon", "red apple", "flip"),
+    ("tent", "balloon", "rot180"),
+    ("dolphin", "water wave", "flip"),
+    ("basketball and hoop", "jack-o-lantern", "rot90"),
+    ("flamingo", "tokyo tower", "rot180"),
+    ("an oil painting of an old man", "an oil painting of people around a campfire", "flip"),
+    ("shamrock", "cactus", "rot90"),
+    ("christmas tree", "pineapple", "flip"),
+    ("mango", "strawberry", "rot90"),
+    ("a rocket ship", "a pencil", "flip"),
 )
 #: Hybrid pairs (prompt seen from afar = low frequencies, prompt up close = high frequencies, far γ,
 #: near γ, σ; None: the course's one γ = 7 and its Gaussian scaled to 32 px).  The tuned ones were
@@ -146,9 +149,15 @@ def view_of(impl, name: str):
     return known[name]
 
 
-def cfg(model, prompt: str, impl, gamma: float):
-    """The CFG estimator of ``prompt`` against the null prompt."""
-    return impl.guidance.cfg_estimator(model.estimator(prompt), model.estimator(model.null_prompt), gamma)
+def cfg(model, prompt: str, impl, gamma: float, negative: str | None = None, beta: float = 0.0):
+    """The CFG estimator of ``prompt`` against the null prompt (the implementation's); with ``beta`` > 0
+    also guided away from the prompt ``negative`` by β (:func:`fundiff.negative_prompt.negative_cfg_estimator`)."""
+    if not beta:
+        return impl.guidance.cfg_estimator(model.estimator(prompt), model.estimator(model.null_prompt), gamma)
+    if negative is None:
+        raise ValueError(f"cfg of {prompt!r}: β = {beta:g} needs a negative prompt, got None")
+    return negative_cfg_estimator(model.estimator(prompt), model.estimator(model.null_prompt),
+                                  model.estimator(negative), gamma, beta)
 
 
 def run(model, est, n: int, seed: int, impl) -> torch.Tensor:
@@ -162,21 +171,23 @@ def run(model, est, n: int, seed: int, impl) -> torch.Tensor:
 _PLAIN: dict = {}
 
 
-def plain_samples(model, prompt: str, n: int, seed: int, impl, gamma: float = 7.0) -> torch.Tensor:
-    """:func:`run` of ``prompt``'s CFG estimator: the controls' plain samples, kept for the process
-    (a search reads many pairs that share prompts; the same arguments give the same samples)."""
-    key = (id(model), prompt, n, seed, id(impl), gamma)
+def plain_samples(model, prompt: str, n: int, seed: int, impl, gamma: float = 7.0, negative: str | None = None,
+                  beta: float = 0.0) -> torch.Tensor:
+    """:func:`run` of ``prompt``'s CFG estimator (:func:`cfg`): the controls' plain samples, kept for the
+    process (a search reads many pairs that share prompts; the same arguments give the same samples)."""
+    key = (id(model), prompt, n, seed, id(impl), gamma, negative if beta else None, beta)
     hit = _PLAIN.get(key)
     if hit is None or hit[0] is not model or hit[1] is not impl:
-        hit = _PLAIN[key] = (model, impl, run(model, cfg(model, prompt, impl, gamma), n, seed, impl))
+        hit = _PLAIN[key] = (model, impl, run(model, cfg(model, prompt, impl, gamma, negative, beta), n, seed, impl))
     return hit[2]
 
 
 def anagram_settings(pair) -> dict:
     """The keyword arguments of :func:`anagram_reading` for a pair of :data:`ANAGRAM_PAIRS` (upright,
-    through, view, γ₁, γ₂): its own scales, or the course's one γ = 7 where None."""
-    _, _, _, g1, g2 = pair
-    return {"gamma": 7.0 if g1 is None else g1, "gamma2": g2}
+    through, view[, γ₁, γ₂[, β₁, β₂]]): its own scales, or the course's one γ = 7 and no negative
+    prompt where missing or None."""
+    g1, g2, b1, b2 = (tuple(pair[3:]) + (None,) * 4)[:4]
+    return {"gamma": 7.0 if g1 is None else g1, "gamma2": g2, "beta": b1 or 0.0, "beta2": b2 or 0.0}
 
 
 def hybrid_settings(pair) -> dict:
@@ -214,7 +225,8 @@ def samples_accuracy(model, prompts=DEMO_PROMPTS, n: int = 10, gamma: float = 7.
 
 
 def anagram_reading(model, p1: str, p2: str, view: str, n: int = 20, gamma: float = 7.0, seed: int = 0,
-                    impl=None, control: bool = True, gamma2: float | None = None) -> dict:
+                    impl=None, control: bool = True, gamma2: float | None = None, beta: float = 0.0,
+                    beta2: float = 0.0) -> dict:
     """Shares of n anagrams read as p1 upright, as p2 through the view, and both (top-1 over every
     concept and "a turned picture"; ``*_concepts``: top-1 over the concepts alone, for a view that
     leaves a picture which looks like another drawing turned round, e.g. a pear upside down is a
@@ -222,24 +234,26 @@ def anagram_reading(model, p1: str, p2: str, view: str, n: int = 20, gamma: floa
     each reader: plain samples of p1 read as p2 through the same view (is the view alone enough?),
     and plain samples of p2 read as p1 through the inverse view (is the "anagram" just p2 turned
     round, a drawing the classifier misreads when turned?).  ``gamma`` is p1's CFG scale, ``gamma2``
-    p2's (None: ``gamma``, the course's one scale)."""
+    p2's (None: ``gamma``, the course's one scale); ``beta`` guides p1 away from p2 as a negative prompt,
+    ``beta2`` p2 away from p1 (:func:`cfg`; 0: not at), in the anagram and in the controls' samples."""
     impl = as_impl(impl)
     f, inv = view_of(impl, view)
     g2 = gamma if gamma2 is None else gamma2
-    est = impl.guidance.anagram_estimator(cfg(model, p1, impl, gamma), cfg(model, p2, impl, g2), f, inv)
+    est = impl.guidance.anagram_estimator(cfg(model, p1, impl, gamma, p2, beta), cfg(model, p2, impl, g2, p1, beta2),
+                                          f, inv)
     x = run(model, est, n, seed, impl)
     c1, c2 = concept(p1), concept(p2)
     up, through = classify(x) == c1, classify(f(x)) == c2
     through_k = classify(f(x), turned=False) == c2
     pair_up, pair_through = pair_reads_first(x, c1, c2), pair_reads_first(f(x), c2, c1)
-    plain = f(plain_samples(model, p1, n, seed + 1, impl, gamma)) if control else None
-    turned = inv(plain_samples(model, p2, n, seed + 2, impl, g2)) if control else None
+    plain = f(plain_samples(model, p1, n, seed + 1, impl, gamma, p2, beta)) if control else None
+    turned = inv(plain_samples(model, p2, n, seed + 2, impl, g2, p1, beta2)) if control else None
 
     def control_share(pics, c, **kw):
         return None if pics is None else share(classify(pics, **kw) == c)
 
-    return {"pair": [p1, p2, view], "gamma": [gamma, g2], "upright": share(up), "through_view": share(through),
-            "both": share(up & through),
+    return {"pair": [p1, p2, view], "gamma": [gamma, g2], "beta": [beta, beta2], "upright": share(up),
+            "through_view": share(through), "both": share(up & through),
             "through_view_concepts": share(through_k), "both_concepts": share(up & through_k),
             "pair_upright": share(pair_up), "pair_through_view": share(pair_through),
             "pair_both": share(pair_up & pair_through),
@@ -467,8 +481,8 @@ def search_pairs(model, kind: str, n: int = 6, seed: int = 100, pairs=None, k: i
     pair within each group of :data:`SEARCH_GROUPS`), ``n`` samples each on seeds from ``seed`` (keep them apart from the seeds a
     final measurement uses), with the controls; sorted by :func:`margin` (then pairwise 'pair_both').
     ``pairs``: the candidates instead ((a, b) or (a, b, view)).  ``settings``: keyword arguments of the
-    reading (``gamma``; for anagrams also ``gamma2``, for hybrids ``gamma_near`` and ``sigma``), e.g. a
-    tuned pair's."""
+    reading (``gamma``; for anagrams also ``gamma2``, ``beta`` and ``beta2``, for hybrids ``gamma_near``
+    and ``sigma``), e.g. a tuned pair's."""
     if pairs is None:
         if kind == "hybrid":
             pairs = [(a, b) for g in SEARCH_GROUPS.values() for a in g for b in g if a != b]
@@ -537,6 +551,12 @@ def main(argv=None) -> int:
     p.add_argument("--gamma2", type=float, default=None,
                    help="anagrams (and an anagram search): the CFG scale of the prompt seen through the view "
                    "(default: the pair's, else --gamma)")
+    p.add_argument("--beta", type=float, default=None,
+                   help="anagrams (and an anagram search): guide the upright prompt away from the other one by β "
+                   "(a negative prompt, fundiff.negative_prompt; default: the pair's, else 0)")
+    p.add_argument("--beta2", type=float, default=None,
+                   help="anagrams (and an anagram search): guide the prompt seen through the view away from the "
+                   "upright one by β (default: the pair's, else 0)")
     p.add_argument("--pairs", default=None, help="hybrids: 'FAR|NEAR;FAR|NEAR' instead of HYBRID_PAIRS; "
                    "search: the candidates ('UPRIGHT|THROUGH[|VIEW];…' for a view, 'FAR|NEAR;…' for --kind hybrid)")
     p.add_argument("--drawings", default=None, help="search: take the candidates among the concepts these "
@@ -565,16 +585,17 @@ def main(argv=None) -> int:
     for name in ("n", "k"):
         if getattr(a, name) is not None and getattr(a, name) < 1:
             p.error(f"--{name} {getattr(a, name)}: expected a positive integer")
-    for name in ("gamma", "gamma2", "gamma_near", "sigma"):
+    for name in ("gamma", "gamma2", "beta", "beta2", "gamma_near", "sigma"):
         v = getattr(a, name)
         if v is not None and not (math.isfinite(v) and v >= 0 and (name != "sigma" or v > 0)):
             p.error(f"--{name.replace('_', '-')} {v}: expected a finite number ≥ 0 (σ > 0)")
-    given = {k: v for k, v in (("gamma", a.gamma), ("gamma2", a.gamma2), ("gamma_near", a.gamma_near),
-                               ("sigma", a.sigma)) if v is not None}
+    given = {k: v for k, v in (("gamma", a.gamma), ("gamma2", a.gamma2), ("beta", a.beta), ("beta2", a.beta2),
+                               ("gamma_near", a.gamma_near), ("sigma", a.sigma)) if v is not None}
     if anagram_search and {"gamma_near", "sigma"} & set(given):
         p.error("--gamma-near and --sigma are a hybrid's settings: expected them with hybrids or search --kind hybrid")
-    if "gamma2" in given and not (anagram_search or a.what == "anagrams"):
-        p.error("--gamma2 is an anagram's setting: expected it with anagrams or an anagram search")
+    for name in ("gamma2", "beta", "beta2"):
+        if name in given and not (anagram_search or a.what == "anagrams"):
+            p.error(f"--{name} is an anagram's setting: expected it with anagrams or an anagram search")
     if a.what == "drawings" and not a.out:
         p.error("drawings: expected --out FILE.safetensors (where to write the drawings)")
     drawn = None
@@ -614,7 +635,7 @@ def main(argv=None) -> int:
         res = []
         for pair in ANAGRAM_PAIRS:
             kw = anagram_settings(pair)  # the pair's scales, each replaced by the one given
-            kw |= {k: v for k, v in (("gamma", a.gamma), ("gamma2", a.gamma2)) if v is not None}
+            kw |= {k: v for k, v in given.items() if k in kw}
             r, x = anagram_reading(model, *pair[:3], n=a.n or 20, seed=seed, impl=a.impl, **kw)
             res.append(r)
             pics.append(x)

@@ -119,18 +119,22 @@ def sec_a18(ctx: Ctx):
     for p1, p2, *rest in plan["anagrams"][:2] if ctx.quick else plan["anagrams"]:  # quick: a flip and another view
         name = rest[0] if rest else "flip"
         g1, g2 = (rest[1], rest[2]) if len(rest) > 1 else (gamma, gamma)  # a row tuned to the model: its own γs
+        b1, b2 = (rest[3], rest[4]) if len(rest) > 3 else (0.0, 0.0)  # and β: each prompt away from the other
         view_fn, inverse_fn, show, label = VIEWS[name]
         f, inv = ctx.f(view_fn), (ctx.f(inverse_fn) if inverse_fn else None)
-        est = ctx.f("guidance.anagram_estimator")(est_of(ctx, p1, g1), est_of(ctx, p2, g2), f, inv)
+        est = ctx.f("guidance.anagram_estimator")(est_of(ctx, p1, g1, p2, b1), est_of(ctx, p2, g2, p1, b2), f, inv)
         x = ctx.f("denoise.sample")(est, (n, *model.image_shape), ts, model.alphas_cumprod, ctx.gen())
         seen = show(x)
-        tuned = f" (tuned: γ {g1:g} / {g2:g})" if len(rest) > 1 else ""
+        away = "".join(f", {fmt_prompt(a)} away from {fmt_prompt(b)} by β {v:g}"
+                       for a, b, v in ((p1, p2, b1), (p2, p1, b2)) if v)
+        tuned = f" (tuned: γ {g1:g} / {g2:g}{away})" if len(rest) > 1 else ""
         rows.append((f"{fmt_prompt(p1)} / {label} {fmt_prompt(p2)}{tuned}",
                      [c for j in range(n) for c in (x[j], seen[j])]))
     ctx.table("anagrams", [c for j in range(n) for c in (f"sample {j + 1}: as it is", "through the view")], rows,
               f"Visual anagrams (your guidance.anagram_estimator with your view functions): "
               f"ε = (ε₁(x_t) + view⁻¹(ε₂(view(x_t))))/2 (view: flip upside down unless the row names another), "
-              f"each ε with CFG γ = {gamma:g} (a tuned row: each prompt's own γ, found for this model); as it is "
+              f"each ε with CFG γ = {gamma:g} (a tuned row: each prompt's own γ, found for this model, and a "
+              f"negative prompt where it says β: ε = ε_u + γ(ε_c − ε_u) − β(ε_n − ε_u), fundiff.negative_prompt); as it is "
               f"it should read as the first prompt, through the view "
               f"as the second. Seed {ctx.seed}.")
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from ...data import images as shipped
 from ...data import load_digits
+from ...negative_prompt import negative_cfg_estimator
 
 if TYPE_CHECKING:  # context.py imports this module
     from ..context import Ctx
@@ -41,11 +42,12 @@ PLANS = {
         "generic": "a high quality photo", "generic_label": "'a high quality photo' (trained as a null caption)",
         "cfg_prompts": ["a high quality photo", "a photo of a dog", "a lithograph of a skull"],
         "img2img_prompt": "a rocket ship",
-        # (upright, through the view[, view[, γ₁, γ₂]]) of fundiff.emoji.quality.ANAGRAM_PAIRS: the three pairs
-        # that read both ways to the classifier over the concepts with both controls at 0 % (--quick shows the first
-        # two): a pepperoni pizza whose flip is a flame (its own CFG scales), a pear whose 180° turn is a light
-        # bulb, a balloon whose flip is a red fruit on its stalk; then the course's pair (reads as the old man)
-        "anagrams": [("slice of pizza", "fire", "flip", 5.0, 10.0), ("pear", "electric light bulb", "rot180"),
+        # (upright, through the view[, view[, γ₁, γ₂[, β₁, β₂]]]) of fundiff.emoji.quality.ANAGRAM_PAIRS: the three
+        # pairs that read both ways to the classifier over the concepts with both controls at 0 % (--quick shows the
+        # first two): a pepperoni pizza whose flip is a flame (its own CFG scales, the fire guided away from the
+        # pizza), a pear whose 180° turn is a light bulb, a balloon whose flip is a red fruit on its stalk; then the
+        # course's pair (reads as the old man)
+        "anagrams": [("slice of pizza", "fire", "flip", 6.0, 10.0, 0.0, 3.0), ("pear", "electric light bulb", "rot180"),
                      ("balloon", "red apple"),
                      ("an oil painting of an old man", "an oil painting of people around a campfire")],
         # (far, near, γ far, γ near, σ) of fundiff.emoji.quality.HYBRID_PAIRS: the three tuned pairs that read both
@@ -187,11 +189,16 @@ def timesteps_of(ctx: Ctx) -> list:
     return list(ctx.f("denoise.strided_timesteps")(start, 30))
 
 
-def est_of(ctx: Ctx, prompt: str, guidance: float | None = None):
-    """The model's estimator for ``prompt``, with the implementation's CFG at ``guidance`` if given."""
+def est_of(ctx: Ctx, prompt: str, guidance: float | None = None, negative: str | None = None, beta: float = 0.0):
+    """The model's estimator for ``prompt``, with the implementation's CFG at ``guidance`` if given; with
+    ``beta`` > 0 also guided away from the prompt ``negative`` (fundiff.negative_prompt: the package's,
+    not the course's)."""
     model = ctx.model
     if guidance is None:
         return model.estimator(prompt)
+    if beta:
+        return negative_cfg_estimator(model.estimator(prompt), model.estimator(model.null_prompt),
+                                      model.estimator(negative), guidance, beta)
     return ctx.f("guidance.cfg_estimator")(model.estimator(prompt), model.estimator(model.null_prompt), guidance)
 
 
