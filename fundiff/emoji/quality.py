@@ -69,7 +69,7 @@ DEMO_PROMPTS = (
 #: for both the fine-tuned model draws a pizza slice both ways; with the fire pushed harder (pizza 5,
 #: fire 10, found on seeds 100-105 among unequal pairs of scales) a third of its samples are a
 #: pepperoni pizza whose flip is a flame still spotted with pepperoni, and with the fire also guided
-#: away from the pizza (β₂ = 3, pizza 6: seeds 100-105, then n = 20 on seeds 0 and 1) about 45 %.
+#: away from the pizza (β₂ = 3, pizza 6: seeds 100-105, then n = 20 on seeds 0 and 1) about 40 %.
 ANAGRAM_PAIRS = (
     ("slice of pizza", "fire", "flip", 6.0, 10.0, 0.0, 3.0),
     ("cloud", "tooth", "rot90"),
@@ -235,7 +235,7 @@ def anagram_reading(model, p1: str, p2: str, view: str, n: int = 20, gamma: floa
     and plain samples of p2 read as p1 through the inverse view (is the "anagram" just p2 turned
     round, a drawing the classifier misreads when turned?).  ``gamma`` is p1's CFG scale, ``gamma2``
     p2's (None: ``gamma``, the course's one scale); ``beta`` guides p1 away from p2 as a negative prompt,
-    ``beta2`` p2 away from p1 (:func:`cfg`; 0: not at), in the anagram and in the controls' samples."""
+    ``beta2`` p2 away from p1 (:func:`cfg`; 0: neither), in the anagram and in the controls' samples."""
     impl = as_impl(impl)
     f, inv = view_of(impl, view)
     g2 = gamma if gamma2 is None else gamma2

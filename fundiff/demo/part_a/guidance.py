@@ -134,9 +134,8 @@ def sec_a18(ctx: Ctx):
               f"Visual anagrams (your guidance.anagram_estimator with your view functions): "
               f"ε = (ε₁(x_t) + view⁻¹(ε₂(view(x_t))))/2 (view: flip upside down unless the row names another), "
               f"each ε with CFG γ = {gamma:g} (a tuned row: each prompt's own γ, found for this model, and a "
-              f"negative prompt where it says β: ε = ε_u + γ(ε_c − ε_u) − β(ε_n − ε_u), fundiff.negative_prompt); as it is "
-              f"it should read as the first prompt, through the view "
-              f"as the second. Seed {ctx.seed}.")
+              f"negative prompt where it says β: ε = ε_u + γ(ε_c − ε_u) − β(ε_n − ε_u), fundiff.negative_prompt); "
+              f"as it is it should read as the first prompt, through the view as the second. Seed {ctx.seed}.")
 
 
 def sec_a19(ctx: Ctx):

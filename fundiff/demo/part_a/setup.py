@@ -42,11 +42,11 @@ PLANS = {
         "generic": "a high quality photo", "generic_label": "'a high quality photo' (trained as a null caption)",
         "cfg_prompts": ["a high quality photo", "a photo of a dog", "a lithograph of a skull"],
         "img2img_prompt": "a rocket ship",
-        # (upright, through the view[, view[, γ₁, γ₂[, β₁, β₂]]]) of fundiff.emoji.quality.ANAGRAM_PAIRS: the three
-        # pairs that read both ways to the classifier over the concepts with both controls at 0 % (--quick shows the
-        # first two): a pepperoni pizza whose flip is a flame (its own CFG scales, the fire guided away from the
-        # pizza), a pear whose 180° turn is a light bulb, a balloon whose flip is a red fruit on its stalk; then the
-        # course's pair (reads as the old man)
+        # (upright, through the view[, view[, γ₁, γ₂[, β₁, β₂]]]) of fundiff.emoji.quality.ANAGRAM_PAIRS: the
+        # three pairs that read both ways to the classifier over the concepts with both controls at 0 % (--quick
+        # shows the first two): a pepperoni pizza whose flip is a flame (its own CFG scales, the fire guided away
+        # from the pizza), a pear whose 180° turn is a light bulb, a balloon whose flip is a red fruit on its
+        # stalk; then the course's pair (reads as the old man)
         "anagrams": [("slice of pizza", "fire", "flip", 6.0, 10.0, 0.0, 3.0), ("pear", "electric light bulb", "rot180"),
                      ("balloon", "red apple"),
                      ("an oil painting of an old man", "an oil painting of people around a campfire")],
