@@ -584,6 +584,8 @@ def test_lookalike_pairs_rhyme_through_the_view_and_are_no_synonyms_twins_or_fac
     (["samples", "--beta", "3"], r"--beta is an anagram's setting"),
     (["search", "--kind", "hybrid", "--beta", "1"], r"--beta is an anagram's setting"),
     (["anagrams", "--beta2", "nan"], r"--beta2 nan: expected a finite number"),
+    (["anagrams", "--sigma", "2"], r"--gamma-near and --sigma are a hybrid's settings"),
+    (["samples", "--gamma-near", "12"], r"--gamma-near and --sigma are a hybrid's settings"),
 ])
 def test_quality_command_refuses_bad_arguments(args, msg, capsys):
     from fundiff.emoji import quality

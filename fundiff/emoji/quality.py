@@ -528,6 +528,12 @@ def sdedit_reading(model, image, prompt: str = "a rocket ship", i_starts=I_START
     return {"prompt": prompt, "read_as_prompt": out, "n": n}, torch.stack(xs)
 
 
+#: The quality command's settings beyond ``--gamma``: an anagram's (prompt 2's CFG scale, each prompt's
+#: negative scale) and a hybrid's; each is refused with the other kind of trick, which would ignore it.
+ANAGRAM_SETTINGS = ("gamma2", "beta", "beta2")
+HYBRID_SETTINGS = ("gamma_near", "sigma")
+
+
 def main(argv=None) -> int:
     from ..models import load_pretrained
 
@@ -585,15 +591,14 @@ def main(argv=None) -> int:
     for name in ("n", "k"):
         if getattr(a, name) is not None and getattr(a, name) < 1:
             p.error(f"--{name} {getattr(a, name)}: expected a positive integer")
-    for name in ("gamma", "gamma2", "beta", "beta2", "gamma_near", "sigma"):
-        v = getattr(a, name)
-        if v is not None and not (math.isfinite(v) and v >= 0 and (name != "sigma" or v > 0)):
+    given = {k: getattr(a, k) for k in ("gamma", *ANAGRAM_SETTINGS, *HYBRID_SETTINGS) if getattr(a, k) is not None}
+    for name, v in given.items():
+        if not (math.isfinite(v) and v >= 0 and (name != "sigma" or v > 0)):
             p.error(f"--{name.replace('_', '-')} {v}: expected a finite number ≥ 0 (σ > 0)")
-    given = {k: v for k, v in (("gamma", a.gamma), ("gamma2", a.gamma2), ("beta", a.beta), ("beta2", a.beta2),
-                               ("gamma_near", a.gamma_near), ("sigma", a.sigma)) if v is not None}
-    if anagram_search and {"gamma_near", "sigma"} & set(given):
+    hybrid_run = a.what == "hybrids" or (a.what == "search" and a.kind == "hybrid")
+    if set(HYBRID_SETTINGS) & set(given) and not hybrid_run:
         p.error("--gamma-near and --sigma are a hybrid's settings: expected them with hybrids or search --kind hybrid")
-    for name in ("gamma2", "beta", "beta2"):
+    for name in ANAGRAM_SETTINGS:
         if name in given and not (anagram_search or a.what == "anagrams"):
             p.error(f"--{name} is an anagram's setting: expected it with anagrams or an anagram search")
     if a.what == "drawings" and not a.out:

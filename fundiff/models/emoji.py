@@ -15,7 +15,7 @@ prompt table ``prompt_embeds.safetensors`` and the pictures it learned (``emoji_
 Pictures: Noto Emoji (Google, Apache 2.0) and Twemoji (Twitter, Inc. and contributors, CC BY 4.0).
 The shipped weights (18,111 steps, 377 min on 2 shared CPU cores, then a 2,955-step fine-tune that
 taught it ten shapes for anagrams) draw the asked emoji in 98 % of CFG samples; four anagram pairs
-(to the eye two, and pizza ↔ fire in a third of its samples) and six hybrid pairs (to the eye three)
+(to the eye two, and pizza ↔ fire in about 40 % of its samples) and six hybrid pairs (to the eye three)
 read both ways to its classifiers (``data/emoji/README.md``).
 """
 from __future__ import annotations
