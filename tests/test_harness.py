@@ -118,6 +118,36 @@ def test_every_graded_test_fails_on_the_stubs_and_the_gradescope_file_is_complet
         assert f"[{section}]" in t["output"] or section in t["output"], t
 
 
+def score_table_lines(stdout: str) -> list[str]:
+    lines = stdout.split("fundiff score", 1)[1].splitlines()
+    return lines[:next(i for i, line in enumerate(lines) if line.startswith("total")) + 1]
+
+
+@needs_solutions
+def test_the_score_and_the_gradescope_file_are_the_same_in_parallel(tmp_path):
+    """With ``-n 2`` (pytest-xdist, the README's test command) the controller collects nothing: a
+    graded test's section, points and visibility travel with its reports, so the score table and
+    results.json match a run in one process, and the workers write neither."""
+    buggy = (SOLUTIONS / "forward.py").read_text().replace("def forward_process(", "def _forward_process(") + (
+        "\n\ndef forward_process(x0, eps, t, alphas_cumprod):\n"
+        "    return _forward_process(x0, eps, t, alphas_cumprod.roll(1))  # off by one\n")
+    folder = write_impl(tmp_path, forward=buggy)
+    args = ("-m", "graded", "-k", "A1.1 or A1.2", "--impl", str(folder), "--visibility", "A1.2=hidden")
+    one, two = concurrently(lambda: run_pytest(*args, "--gradescope", str(tmp_path / "one.json")),
+                            lambda: run_pytest(*args, "-n", "2", "--gradescope", str(tmp_path / "two.json")))
+    assert two.stdout.count("fundiff score") == 1, two.stdout[-3000:] + two.stderr[-2000:]
+    assert score_table_lines(two.stdout) == score_table_lines(one.stdout), two.stdout[-3000:]
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
+
+    def rows(data):
+        return sorted((t["name"], t["score"], t["max_score"], t["status"], t["visibility"]) for t in data["tests"])
+
+    assert rows(a) == rows(b) and len(rows(b)) == 6
+    assert 0 < b["score"] == a["score"] < b["max_score"] == a["max_score"]
+    assert {t["visibility"] for t in b["tests"] if t["name"].startswith("A1.2")} == {"hidden"}
+    assert all(t["output"] for t in b["tests"] if t["status"] == "failed")
+
+
 def write_impl(tmp_path: Path, **overrides: str) -> Path:
     """A copy of solutions/ with some modules replaced by the given sources."""
     folder = tmp_path / "student"
