@@ -25,7 +25,7 @@ timeout 240 python3 -m fundiff.metrics compare $W/plain0.safetensors $W/fast0.sa
     "$CPU_FAST" data/partb/class_epoch20.safetensors data/partb/class_epoch20.safetensors:fast \
     --per-digit "$PER_DIGIT" --device cuda --chunk 3000 --json "$OUT/quality.json" 2>&1 | tee "$OUT/quality.txt"
 echo "== 2. the test suite on this machine"
-timeout 200 python3 -m pytest -q -p no:cacheprovider -o addopts="-ra -p fundiff.grading.plugin" 2>&1 | tail -40 | tee "$OUT/tests.txt"
+timeout 200 python3 -m pytest -q -p no:cacheprovider -o addopts="-ra -p fundiff.grading.plugin" $(parallel_tests) 2>&1 | tail -40 | tee "$OUT/tests.txt"
 echo "== 3. bench on CUDA"
 timeout 120 python3 -m fundiff.bench --device cuda --workloads train-time train-class sample-partb sample-parta \
     --repeats 3 --iters 5 --sample-steps 60 --no-flops --json "$OUT/bench_cuda.json" 2>&1 | tee "$OUT/bench_cuda.txt"

@@ -15,7 +15,7 @@
 # The lent machine has no diffusers: carry its wheels (gpu_env.sh installs them), fetched here with
 #   echo /.whl/ >> .git/info/exclude; python3 -m pip download --no-deps --only-binary=:all: \
 #     --python-version 3.12 --implementation cp --platform manylinux2014_x86_64 -d .whl \
-#     diffusers==0.42.1 importlib_metadata
+#     diffusers==0.42.1 importlib_metadata pytest-xdist execnet   (xdist: the suite in 4 processes)
 # and run it as one command within the 600 s a command gets (4 min of training, ≤ 200 s of suite):
 #   run(command="bash tools/gpu_emoji64.sh", carry=[".whl"], timeout_s=600)   ($OUT: where it writes)
 # The tree is too big to travel whole: a call sends the tracked files (84.4 MB at this script's first
@@ -59,6 +59,6 @@ print("float16 copy of the weights in", dst)
 EOF
 if [ "${SUITE:-1}" != 0 ]; then
   echo "== 3. the test suite on this machine" | tee -a "$LOG"
-  timeout 200 python3 -m pytest -q -p no:cacheprovider -o addopts="-ra -p fundiff.grading.plugin" 2>&1 | tail -40 \
+  timeout 200 python3 -m pytest -q -p no:cacheprovider -o addopts="-ra -p fundiff.grading.plugin" $(parallel_tests) 2>&1 | tail -40 \
       | tee -a "$LOG"
 fi

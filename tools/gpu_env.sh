@@ -8,3 +8,6 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 else
   export PYTHONPATH=$PWD
 fi
+
+# "-n 4 --dist loadfile" where pytest-xdist is installed (its wheels: pytest-xdist, execnet), else nothing
+parallel_tests() { python3 -c "import xdist" 2>/dev/null && echo "-n 4 --dist loadfile"; }
