@@ -46,8 +46,8 @@ def pytest_addoption(parser):
     group.addoption("--graded-timeout", type=float, default=DEFAULT_TIMEOUT_S,
                     help=f"seconds a graded test may run before it fails (default {DEFAULT_TIMEOUT_S:g})")
     group.addoption("--graded-budget", type=float, default=DEFAULT_BUDGET_S,
-                    help="seconds the whole graded run may take before every test gets a short limit "
-                         f"(default {DEFAULT_BUDGET_S})")
+                    help="seconds the whole graded run (each worker's, with -n) may take before every test gets a short "
+                         f"limit (default {DEFAULT_BUDGET_S})")
     group.addoption("--fresh", type=int, default=None, metavar="SEED",
                     help="grade every case on new inputs drawn from SEED, against references computed from "
                          "solutions/ now (needs solutions/)")
