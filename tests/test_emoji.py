@@ -16,11 +16,6 @@ SHIPPED = (concepts.EMOJI_DIR / "unet" / "config.json").is_file()
 needs_model = pytest.mark.skipif(not SHIPPED, reason="the emoji model is not trained yet (data/emoji/unet)")
 
 
-@pytest.fixture(scope="module")
-def model():
-    return load_pretrained("emoji", device="cpu")
-
-
 # ----------------------------------------------------------------------------------------------
 # The shipped data and prompt table
 # ----------------------------------------------------------------------------------------------
@@ -83,29 +78,29 @@ def test_bad_table_file(tmp_path):
 # The model behind the Part A interface
 # ----------------------------------------------------------------------------------------------
 @needs_model
-def test_loader_gives_an_if_shaped_model(model):
+def test_loader_gives_an_if_shaped_model(emoji_model):
     from diffusers import DDPMScheduler, UNet2DConditionModel
 
-    assert isinstance(model, EmojiModel) and isinstance(model.unet, UNet2DConditionModel)
-    assert model.image_shape == (3, 32, 32) and model.num_train_timesteps == 1000
+    assert isinstance(emoji_model, EmojiModel) and isinstance(emoji_model.unet, UNet2DConditionModel)
+    assert emoji_model.image_shape == (3, 32, 32) and emoji_model.num_train_timesteps == 1000
     ref = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2").alphas_cumprod
-    assert torch.allclose(model.alphas_cumprod, ref.float())
-    assert model.scheduler.config.variance_type == "learned_range"
+    assert torch.allclose(emoji_model.alphas_cumprod, ref.float())
+    assert emoji_model.scheduler.config.variance_type == "learned_range"
     size = (concepts.EMOJI_DIR / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size
     assert size <= 30e6
 
 
 @needs_model
-def test_predict_returns_eps_and_learned_variance(model):
+def test_predict_returns_eps_and_learned_variance(emoji_model):
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    c = model.encode_prompt("a rocket ship")
-    eps, v = model.predict(x, 990, c)
+    c = emoji_model.encode_prompt("a rocket ship")
+    eps, v = emoji_model.predict(x, 990, c)
     assert eps.shape == v.shape == x.shape and eps.dtype == torch.float32
-    eps64, v64 = model.predict(x.double(), 990, c)
+    eps64, v64 = emoji_model.predict(x.double(), 990, c)
     assert eps64.dtype == torch.float64
     # the prompt matters
-    eps2, _ = model.predict(x, 500, model.encode_prompt("a pencil"))
-    eps1, _ = model.predict(x, 500, c)
+    eps2, _ = emoji_model.predict(x, 500, emoji_model.encode_prompt("a pencil"))
+    eps1, _ = emoji_model.predict(x, 500, c)
     assert (eps1 - eps2).abs().mean() > 1e-3
 
 
@@ -114,15 +109,15 @@ def test_predict_returns_eps_and_learned_variance(model):
     (torch.zeros(1, 1, 28, 28), 10, "shape"), (torch.zeros(1, 3, 32, 32), 1000, r"\[0, 1000\)"),
     (torch.zeros(1, 3, 32, 32), -1, r"\[0, 1000\)"), (torch.zeros(1, 3, 32, 32, dtype=torch.int64), 5, "floating"),
 ])
-def test_predict_refuses_bad_inputs(model, x, t, err):
+def test_predict_refuses_bad_inputs(emoji_model, x, t, err):
     with pytest.raises(ValueError, match=err):
-        model.predict(x, t, model.encode_prompt(""))
+        emoji_model.predict(x, t, emoji_model.encode_prompt(""))
 
 
 @needs_model
-def test_bad_conditioning_is_refused(model):
+def test_bad_conditioning_is_refused(emoji_model):
     with pytest.raises(ValueError, match="prompt embedding"):
-        model.predict(torch.zeros(1, 3, 32, 32), 5, torch.zeros(1, 77, 4096))
+        emoji_model.predict(torch.zeros(1, 3, 32, 32), 5, torch.zeros(1, 77, 4096))
 
 
 def test_loader_refuses_missing_and_garbage_folders(tmp_path):
@@ -139,12 +134,12 @@ def test_loader_refuses_missing_and_garbage_folders(tmp_path):
 
 
 @needs_model
-def test_part_a_loop_runs_with_learned_variance(model):
+def test_part_a_loop_runs_with_learned_variance(emoji_model):
     from fundiff.impl import as_impl
 
     impl = as_impl(None)
-    est = impl.guidance.cfg_estimator(model.estimator("a rocket ship"), model.estimator(""), 7.0)
-    x = impl.denoise.sample(est, (2, 3, 32, 32), impl.denoise.strided_timesteps(600, 150), model.alphas_cumprod,
+    est = impl.guidance.cfg_estimator(emoji_model.estimator("a rocket ship"), emoji_model.estimator(""), 7.0)
+    x = impl.denoise.sample(est, (2, 3, 32, 32), impl.denoise.strided_timesteps(600, 150), emoji_model.alphas_cumprod,
                             torch.Generator().manual_seed(0))
     assert x.shape == (2, 3, 32, 32) and torch.isfinite(x).all()
 

@@ -11,12 +11,6 @@ import pytest
 import torch
 
 from fundiff.emoji import concepts
-from fundiff.models import load_pretrained
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_pretrained("emoji", device="cpu")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -284,7 +278,7 @@ def test_silhouette_pairs_rhyme_because_of_the_view(shipped_drawings):
     assert len(rot) == 10 and all(v == "rot90" for *_, v in rot)
 
 
-def test_drawings_command_writes_them_and_search_takes_its_candidates(model, shipped_drawings, tmp_path,
+def test_drawings_command_writes_them_and_search_takes_its_candidates(emoji_model, shipped_drawings, tmp_path,
                                                                       monkeypatch, capsys):
     """`drawings --out F` writes the drawings (the plain CFG samples of each concept's name on its seed,
     float16 safetensors, atomically); `search --drawings F` tries silhouette_pairs' best candidates"""
@@ -307,7 +301,8 @@ def test_drawings_command_writes_them_and_search_takes_its_candidates(model, shi
     assert got.dtype == torch.float16 and got.shape == (2, 1, 3, 32, 32)
     impl = quality.as_impl("solutions")  # the plain CFG samples of each name, concept k on seed 500 + k
     for k in range(2):
-        plain = quality.run(model, quality.cfg(model, str(sub["names"][k]), impl, 7.0), 1, quality.DRAWINGS_SEED + k, impl)
+        est = quality.cfg(emoji_model, str(sub["names"][k]), impl, 7.0)
+        plain = quality.run(emoji_model, est, 1, quality.DRAWINGS_SEED + k, impl)
         assert torch.equal(got[k], plain.half())
 
 

@@ -22,6 +22,7 @@ scores: each graded test's section, title, points and visibility travel with its
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,8 +77,6 @@ def _share_the_cores(workers: int) -> None:
     processes it starts (OMP_NUM_THREADS): N workers each using every core run the suite slower than
     one process (the whole suite on 2 cores: 925 s with ``-n 2`` and both workers on both cores, about
     480 s in one process, 356 s with ``-n 2`` and a core each)."""
-    import os
-
     import torch
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -116,16 +115,13 @@ class Results:
         return dict(sorted(table.items(), key=lambda kv: section_order(kv[0])))
 
     def pytest_runtest_logreport(self, report):
-        """Record a graded test's outcome: its call phase, or a failed setup/teardown.  Under
-        pytest-xdist this process did not collect: the test's section, title and points come with
-        the report, from the worker that ran it."""
-        o = self.outcomes.get(report.nodeid)
-        if o is None:
-            graded = dict(report.user_properties).get(GRADED_PROPERTY)
-            if graded is not None:
-                o = self.outcomes[report.nodeid] = Outcome(report.nodeid, **graded)
-        if o is None or not (report.when == "call" or report.failed or report.skipped):
+        """Record a graded test's outcome: its call phase, or a failed setup/teardown.  Its section,
+        title, points and visibility come with the report (set at collection), so the same code
+        scores a run in one process and under pytest-xdist, whose controller collects nothing."""
+        graded = dict(report.user_properties).get(GRADED_PROPERTY)
+        if graded is None or not (report.when == "call" or report.failed or report.skipped):
             return
+        o = self.outcomes.setdefault(report.nodeid, Outcome(report.nodeid, **graded))
         if report.skipped and report.when != "teardown":
             o.passed = None
         elif report.failed:
@@ -229,7 +225,6 @@ def _title(item, mark) -> str:
 
 
 def pytest_collection_modifyitems(config, items):
-    results = config._fundiff_results
     for item in items:
         mark = _graded_mark(item)
         if mark:
@@ -243,8 +238,7 @@ def pytest_collection_modifyitems(config, items):
             title = _title(item, mark)
             graded = dict(section=mark.kwargs["section"], title=title, points=float(mark.kwargs.get("points", 1.0)),
                           visibility=_visibility(config, mark, title))
-            results.outcomes[item.nodeid] = Outcome(item.nodeid, **graded)
-            item.user_properties.append((GRADED_PROPERTY, graded))
+            item.user_properties.append((GRADED_PROPERTY, graded))  # the reports carry it to the scorer
 
 
 def _visibility(config, mark, title: str) -> str:
